@@ -1,0 +1,74 @@
+# buildfleet.mirrors — developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -euo pipefail -c
+
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+BIN         := $(VENV)/bin
+# The collection as Ansible sees it: a link from a collections tree to this checkout.
+COLL_ROOT   := $(CURDIR)/.build/collections
+COLL_LINK   := $(COLL_ROOT)/ansible_collections/buildfleet/mirrors
+# ansible-test wants a real directory named ansible_collections/NS/NAME.
+SANITY_DIR  := $(CURDIR)/.build/sanity/ansible_collections/buildfleet/mirrors
+SCENARIOS   ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+# The lab's image names and loopback ports (tests/images/lab.env) reach
+# Molecule through the environment.
+include tests/images/lab.env
+export BUILDFLEET_IMAGE_PREFIX BUILDFLEET_REGISTRY_PORT BUILDFLEET_GOPROXY_PORT BUILDFLEET_GOPROXY_TLS_PORT
+export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
+export ANSIBLE_FORCE_COLOR := 0
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help
+help: ## this list
+	@grep -hE '^[a-z][a-z-]*:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 20
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## make the Python virtual environment (.venv)
+
+.PHONY: collection
+collection: ## link this checkout into .build/collections as buildfleet.mirrors
+	mkdir -p $(dir $(COLL_LINK))
+	ln -sfn $(CURDIR) $(COLL_LINK)
+
+.PHONY: engine
+engine: ## make sure a Docker engine answers (installs and starts dockerd if needed)
+	scripts/docker-engine.sh
+
+.PHONY: images
+images: engine ## build the offline lab images (only those whose recipe changed)
+	tests/images/build.sh
+
+.PHONY: lint
+lint: venv collection ## yamllint and ansible-lint
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint
+
+.PHONY: sanity
+sanity: venv ## ansible-test sanity on a copy under ansible_collections/buildfleet/mirrors
+	rm -rf $(SANITY_DIR); mkdir -p $(SANITY_DIR)
+	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SANITY_DIR)
+	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --python 3.11 --color no --requirements-mode skip 2>&1 | tail -n 40
+	# (`--requirements-mode skip`: the venv already has what the tests need; nothing is downloaded)
+
+.PHONY: unit
+unit: venv collection ## pytest for module_utils, modules and filters
+	$(BIN)/pytest tests/unit
+
+.PHONY: molecule
+molecule: venv collection images ## every Molecule scenario (SCENARIOS="lab ..." to choose)
+	for s in $(SCENARIOS); do $(BIN)/molecule test -s $$s; done
+
+.PHONY: test
+test: lint sanity unit molecule ## every layer: lint, sanity, unit, molecule
+
+.PHONY: build
+build: venv ## build the collection tarball
+	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist

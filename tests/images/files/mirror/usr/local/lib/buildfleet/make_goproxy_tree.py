@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Write a static GOPROXY tree (the Go module proxy protocol as plain files).
+
+The lab's modules live under a private path, so a client needs GOPRIVATE or
+GONOSUMDB for them and never asks a public checksum database.
+"""
+import json
+import os
+import sys
+import zipfile
+
+MODULES = {
+    # module path: {version: {file name: content}}
+    "corp.example.com/platform/greeting": {
+        "v1.0.0": {"greeting.go": 'package greeting\n\n// Hello greets.\nfunc Hello() string { return "hello from v1.0.0" }\n'},
+        "v1.1.0": {"greeting.go": 'package greeting\n\n// Hello greets.\nfunc Hello() string { return "hello from v1.1.0" }\n'},
+    },
+    # Upper case in a module path is escaped as '!' + lower case on the wire.
+    "corp.example.com/Platform/Tools": {
+        "v0.1.0": {"tools.go": "package tools\n\n// Version of the tools.\nconst Version = \"v0.1.0\"\n"},
+    },
+}
+TIME = "2024-01-01T00:00:00Z"
+
+
+def escape(path):
+    return "".join("!" + c.lower() if c.isupper() else c for c in path)
+
+
+def write_module(root, module, versions):
+    vdir = os.path.join(root, escape(module), "@v")
+    os.makedirs(vdir, exist_ok=True)
+    gomod = "module %s\n\ngo 1.15\n" % module
+    for version, files in versions.items():
+        ev = escape(version)
+        with open(os.path.join(vdir, ev + ".info"), "w") as f:
+            json.dump({"Version": version, "Time": TIME}, f)
+        with open(os.path.join(vdir, ev + ".mod"), "w") as f:
+            f.write(gomod)
+        prefix = "%s@%s/" % (module, version)
+        with zipfile.ZipFile(os.path.join(vdir, ev + ".zip"), "w") as z:
+            z.writestr(prefix + "go.mod", gomod)
+            for name, content in files.items():
+                z.writestr(prefix + name, content)
+    with open(os.path.join(vdir, "list"), "w") as f:
+        f.write("".join(v + "\n" for v in versions))
+    latest = list(versions)[-1]
+    with open(os.path.join(root, escape(module), "@latest"), "w") as f:
+        json.dump({"Version": latest, "Time": TIME}, f)
+
+
+def main(root):
+    for module, versions in MODULES.items():
+        write_module(root, module, versions)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
