@@ -11,11 +11,12 @@ COLL_ROOT   := $(CURDIR)/.build/collections
 COLL_LINK   := $(COLL_ROOT)/ansible_collections/buildfleet/mirrors
 # ansible-test wants a real directory named ansible_collections/NS/NAME.
 SANITY_DIR  := $(CURDIR)/.build/sanity/ansible_collections/buildfleet/mirrors
+LAB_LOCK    ?= /tmp/buildfleet-lab.lock
 SCENARIOS   ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
 # The lab's image names and loopback ports (tests/images/lab.env) reach
 # Molecule through the environment.
 include tests/images/lab.env
-export BUILDFLEET_IMAGE_PREFIX BUILDFLEET_REGISTRY_PORT BUILDFLEET_GOPROXY_PORT BUILDFLEET_GOPROXY_TLS_PORT
+export BUILDFLEET_IMAGE_PREFIX BUILDFLEET_REGISTRY_PORT BUILDFLEET_GOPROXY_PORT BUILDFLEET_GOPROXY_TLS_PORT BUILDFLEET_CLOSED_PORT
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
 export ANSIBLE_FORCE_COLOR := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -64,7 +65,8 @@ unit: venv collection ## pytest for module_utils, modules and filters
 
 .PHONY: molecule
 molecule: venv collection images ## every Molecule scenario (SCENARIOS="lab ..." to choose)
-	for s in $(SCENARIOS); do $(BIN)/molecule test -s $$s; done
+	# Lab containers share the host's network and fixed ports: one scenario at a time.
+	for s in $(SCENARIOS); do flock $(LAB_LOCK) $(BIN)/molecule test -s $$s; done
 
 .PHONY: test
 test: lint sanity unit molecule ## every layer: lint, sanity, unit, molecule
