@@ -45,7 +45,7 @@ engine: ## make sure a Docker engine answers (installs and starts dockerd if nee
 
 .PHONY: images
 images: engine ## build the offline lab images (only those whose recipe changed)
-	tests/images/build.sh
+	flock /tmp/buildfleet-images.lock tests/images/build.sh
 
 .PHONY: lint
 lint: venv collection ## yamllint and ansible-lint
