@@ -12,8 +12,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-# shellcheck source=tests/images/lab.env
+# shellcheck source=tests/images/lab.env disable=SC1091  # found at run time, beside this script
 . "$here/lab.env"
 workdir=${BUILDFLEET_IMAGE_WORKDIR:-/var/tmp/buildfleet-images}
 cache=${BUILDFLEET_DEB_CACHE:-/var/cache/buildfleet-debs}
@@ -44,9 +43,12 @@ mirror_packages() {
   echo "systemd,systemd-sysv,dbus,python3,ca-certificates,curl,openssl,busybox-static,docker-registry,iproute2,procps"
 }
 
+# The hash of what shapes one image: this script, its own files, its packages.
 recipe_hash() {
-  local name=$1 packages=$2
-  { cat "$here/build.sh" "$here/lab.env"; find "$here/files" -type f | sort | xargs cat; echo "$name $packages"; } \
+  local name=$1 packages=$2 files=instance
+  [ "$name" = mirror ] && files=mirror
+  { cat "$here/build.sh"; [ "$files" = mirror ] && cat "$here/lab.env"
+    find "$here/files/$files" -type f | sort | xargs cat; echo "$name $packages"; } \
     | sha256sum | cut -c1-16
 }
 

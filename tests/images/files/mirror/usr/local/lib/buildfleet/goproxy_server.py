@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Serve a static GOPROXY tree over HTTP and HTTPS, with an access log.
 
 Go asks for <module>/@v/list, .info, .mod, .zip and <module>/@latest; a

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write a static GOPROXY tree (the Go module proxy protocol as plain files).
 
 The lab's modules live under a private path, so a client needs GOPRIVATE or
