@@ -56,8 +56,8 @@ lint: venv collection ## yamllint and ansible-lint
 sanity: venv ## ansible-test sanity on a copy under ansible_collections/buildfleet/mirrors
 	rm -rf $(SANITY_DIR); mkdir -p $(SANITY_DIR)
 	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SANITY_DIR)
-	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --python 3.11 --color no --requirements-mode skip 2>&1 | tail -n 40
-	# (`--requirements-mode skip`: the venv already has what the tests need; nothing is downloaded)
+	# --venv --requirements: each sanity test gets the tool versions ansible-test pins, from PyPI.
+	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --venv --requirements --python 3.11 --color no
 
 .PHONY: unit
 unit: venv collection ## pytest for module_utils, modules and filters
@@ -69,8 +69,13 @@ molecule: venv collection images ## every Molecule scenario (SCENARIOS="lab ..."
 	for s in $(SCENARIOS); do flock $(LAB_LOCK) $(BIN)/molecule test -s $$s; done
 
 .PHONY: test
-test: lint sanity unit molecule ## every layer: lint, sanity, unit, molecule
+test: lint build sanity unit molecule ## every layer: lint, package, sanity, unit, molecule
 
 .PHONY: build
-build: venv ## build the collection tarball
+build: venv ## build the collection tarball and check that no test or lab file is in it
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist
+	tarball=$$(ls -t .build/dist/buildfleet-mirrors-*.tar.gz | head -n1)
+	if tar -tzf "$$tarball" | grep -E '^(tests|molecule|benchmarks|scripts|\.ci|\.config|\.venv|\.build)/'; then
+	  echo "$$tarball carries the files above, which build_ignore in galaxy.yml should leave out" >&2; exit 1
+	fi
+	echo "$$tarball: $$(tar -tzf "$$tarball" | wc -l) entries, no test or lab files"
