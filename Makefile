@@ -5,7 +5,10 @@ SHELL := /bin/bash
 
 VENV        ?= .venv
 PY          := $(VENV)/bin/python
-BIN         := $(VENV)/bin
+BIN         := $(CURDIR)/$(VENV)/bin
+# ansible-test installs its pinned sanity tools into the environment it runs
+# from: give it one of its own, so they never clash with ansible-lint's.
+SANITY_VENV ?= .venv-sanity
 # The collection as Ansible sees it: a link from a collections tree to this checkout.
 COLL_ROOT   := $(CURDIR)/.build/collections
 COLL_LINK   := $(COLL_ROOT)/ansible_collections/buildfleet/mirrors
@@ -31,6 +34,12 @@ $(VENV)/.installed: requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
+$(SANITY_VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(SANITY_VENV)
+	$(SANITY_VENV)/bin/pip install -q --upgrade pip
+	$(SANITY_VENV)/bin/pip install -q "$$(grep '^ansible-core==' requirements-dev.txt)"
+	touch $@
+
 .PHONY: venv
 venv: $(VENV)/.installed ## make the Python virtual environment (.venv)
 
@@ -53,11 +62,13 @@ lint: venv collection ## yamllint and ansible-lint
 	$(BIN)/ansible-lint
 
 .PHONY: sanity
-sanity: venv ## ansible-test sanity on a copy under ansible_collections/buildfleet/mirrors
+sanity: $(SANITY_VENV)/.installed ## ansible-test sanity on a copy under ansible_collections/buildfleet/mirrors
 	rm -rf $(SANITY_DIR); mkdir -p $(SANITY_DIR)
 	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SANITY_DIR)
-	# --venv --requirements: each sanity test gets the tool versions ansible-test pins, from PyPI.
-	cd $(SANITY_DIR) && $(BIN)/ansible-test sanity --venv --requirements --python 3.11 --color no
+	# A repository of its own, or ansible-test asks this checkout's git, which ignores .build/.
+	git -C $(SANITY_DIR) init -q
+	# --requirements: ansible-test installs the tool versions it pins (from PyPI) into $(SANITY_VENV).
+	cd $(SANITY_DIR) && $(CURDIR)/$(SANITY_VENV)/bin/ansible-test sanity --local --requirements --python 3.11 --color no
 
 .PHONY: unit
 unit: venv collection ## pytest for module_utils, modules and filters
