@@ -1,0 +1,659 @@
+# -*- coding: utf-8 -*-
+# Copyright: buildfleet.mirrors contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Validation and parsing of mirror-policy values, shared by modules and filters.
+
+Pure Python on purpose (no Ansible import): the module runs it on the managed
+host, the filters run it on the controller, and the unit tests call it directly.
+
+Every check raises :class:`PolicyError` (a ``ValueError``) whose message names
+the variable the caller passed in and shows the offending value with any
+credentials redacted, for example::
+
+    go_proxy_urls entry 'htp://x' has scheme 'htp'; use https, http or file
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+import unicodedata
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+
+class PolicyError(ValueError):
+    """A policy value that Go, dockerd or a config file would refuse or misread."""
+
+
+# ---------------------------------------------------------------------------
+# Redaction: used for every value that may end up in a message or a result.
+# ---------------------------------------------------------------------------
+
+REDACTED = '***'
+
+# A query (or fragment) parameter whose name contains one of these words
+# carries a credential: token=, access_token=, password=, X-Amz-Signature=...
+_SECRET_PARAMETER_WORDS = ('token', 'pass', 'pwd', 'secret', 'key', 'sig', 'auth', 'cred', 'session')
+
+# Up to the first '/', not the first '?' or '#': a password holding those must still be hidden.
+_USERINFO = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*://(?P<userinfo>[^/]*)@')
+_PARAMETER = re.compile(r'[?&#;](?P<name>[^=&#;]*)=(?P<value>[^&#;]*)')
+
+
+def _secret_spans(text):
+    """Return the (start, end) spans of credentials inside a URL-like string."""
+    spans = []
+    userinfo = _USERINFO.match(text)
+    if userinfo:
+        spans.append(userinfo.span('userinfo'))
+    elif '://' not in text and '@' in text:
+        # No scheme, so no reliable URL grammar: treat all before the last '@' as userinfo.
+        spans.append((0, text.rindex('@')))
+    for parameter in _PARAMETER.finditer(text):
+        name = unquote(parameter.group('name')).lower()
+        if parameter.group('value') and any(word in name for word in _SECRET_PARAMETER_WORDS):
+            spans.append(parameter.span('value'))
+    return spans
+
+
+def redact_url(text):
+    """Return ``text`` with URL credentials replaced by ``***``.
+
+    Userinfo (``user:password@`` or ``token@``) becomes ``***@``, and the value
+    of every query or fragment parameter whose name looks like a credential
+    (token, password, key, secret, signature, ...) becomes ``***``. Never raises:
+    it works on malformed URLs too, so it is safe to use in error messages.
+    """
+    if not isinstance(text, str):
+        return text
+    redacted = text
+    for start, end in sorted(_secret_spans(text), reverse=True):
+        redacted = redacted[:start] + REDACTED + redacted[end:]
+    return redacted
+
+
+def url_secrets(text):
+    """Return the credential strings inside ``text`` (raw and percent-decoded).
+
+    A module adds them to ``no_log_values`` so that Ansible masks them in every
+    output it produces, including the echo of the module arguments.
+    """
+    if not isinstance(text, str):
+        return []
+    secrets = []
+    for start, end in _secret_spans(text):
+        secret = text[start:end]
+        if start == 0 or text[start - 1] in '/':  # userinfo: its password alone is a secret too
+            user, dummy, password = secret.partition(':')
+            secrets.append(password)
+        secrets.append(secret)
+    secrets.extend([unquote(secret) for secret in secrets])
+    return sorted(set(secret for secret in secrets if secret))
+
+
+def has_credentials(text):
+    """Tell whether ``text`` carries credentials that :func:`redact_url` would hide."""
+    return isinstance(text, str) and bool(_secret_spans(text))
+
+
+def show(value):
+    """Quote a value for a message: credentials redacted, invisible characters escaped."""
+    if not isinstance(value, str):
+        return '%r (a %s)' % (value, type(value).__name__)
+    escaped = []
+    for char in redact_url(value):
+        if char == '\n':
+            escaped.append('\\n')
+        elif char == '\t':
+            escaped.append('\\t')
+        elif char == '\r':
+            escaped.append('\\r')
+        elif unicodedata.category(char) in ('Cc', 'Cf'):
+            escaped.append('\\u%04x' % ord(char))
+        else:
+            escaped.append(char)
+    return "'%s'" % ''.join(escaped)
+
+
+def _subject(name, value, entry):
+    """'go_proxy_urls entry 'x'' for list items, 'go_proxy_sumdb 'x'' for scalars."""
+    return '%s%s %s' % (name, ' entry' if entry else '', show(value))
+
+
+# ---------------------------------------------------------------------------
+# Characters that could break a shell, pam_env, a systemd unit or a TOML file.
+# ---------------------------------------------------------------------------
+
+_UNSAFE_NAMES = {
+    ' ': 'a space',
+    '\t': 'a tab',
+    '\n': 'a newline',
+    '\r': 'a carriage return',
+    "'": 'a single quote',
+    '"': 'a double quote',
+    '$': "a '$'",
+    '`': 'a backtick',
+    ';': "a ';'",
+    '\\': 'a backslash',
+}
+
+UNSAFE_CHARACTERS_HELP = 'policy values may not contain whitespace, quotes, $, backticks, ;, \\ or control characters'
+
+
+def _unsafe_character(value):
+    """Return a description of the first unsafe character in ``value``, or None."""
+    for char in value:
+        if char in _UNSAFE_NAMES:
+            return _UNSAFE_NAMES[char]
+        if char.isspace():
+            return 'whitespace U+%04X' % ord(char)
+        if unicodedata.category(char) in ('Cc', 'Cf'):
+            return 'the control character U+%04X' % ord(char)
+    return None
+
+
+def require_string(value, name, entry=False):
+    """Refuse anything but a non-empty string."""
+    if not isinstance(value, str):
+        raise PolicyError('%s must be a string, got %s' % (name + (' entry' if entry else ''), show(value)))
+    if not value:
+        raise PolicyError('%s is empty' % (name + (' entry' if entry else '')))
+    return value
+
+
+def refuse_unsafe_characters(value, name, entry=False):
+    """Raise PolicyError when ``value`` holds whitespace, quotes, ``$``, backticks, ``;``, ``\\`` or control characters."""
+    require_string(value, name, entry)
+    unsafe = _unsafe_character(value)
+    if unsafe:
+        raise PolicyError('%s contains %s; %s' % (_subject(name, value, entry), unsafe, UNSAFE_CHARACTERS_HELP))
+    return value
+
+
+def _as_list(value, name, separator):
+    """Accept a list of strings, or one string of entries joined by ``separator``."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.split(separator) if value else []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise PolicyError('%s must be a list or a string, got %s' % (name, show(value)))
+
+
+def _split_url(url, subject):
+    """urlsplit that turns its ValueError (bad port, bad IPv6 literal) into a PolicyError."""
+    try:
+        parts = urlsplit(url)
+        # urlsplit checks the port only when it is read.
+        if parts.port == 0:
+            raise ValueError('port 0 cannot be connected to')
+    except ValueError as error:
+        raise PolicyError('%s is not a valid URL: %s' % (subject, error)) from None
+    return parts
+
+
+# ---------------------------------------------------------------------------
+# GOPROXY
+# ---------------------------------------------------------------------------
+
+GOPROXY_KEYWORDS = ('direct', 'off')
+GOPROXY_SCHEMES = ('https', 'http', 'file')
+GOPROXY_FALLBACKS = ('direct', 'off', 'none')
+# The separator after an entry tells Go when to try the next one.
+GOPROXY_FALLTHROUGH_SEPARATORS = {'not_found': ',', 'any_error': '|'}
+
+
+@dataclass(frozen=True)
+class GoProxyEntry:
+    """One GOPROXY entry and the separator that follows it ('' for the last one)."""
+
+    value: str
+    separator: str = ''
+
+    @property
+    def is_keyword(self):
+        return self.value in GOPROXY_KEYWORDS
+
+
+def validate_goproxy_url(url, name, entry=True):
+    """Check one GOPROXY URL as the go command does; return it unchanged.
+
+    Schemes https, http and file only. A scheme is required (Go would add
+    ``https://`` silently; a policy says what it means). Query strings are
+    allowed because Go keeps them on every request (some proxies take a token
+    there); fragments are not.
+    """
+    refuse_unsafe_characters(url, name, entry)
+    subject = _subject(name, url, entry)
+    if url in GOPROXY_KEYWORDS:
+        raise PolicyError('%s is a keyword, not a URL; give it as the fallback instead' % subject)
+    if ':/' not in url:  # the go command's own test for "this is a URL"
+        raise PolicyError('%s has no scheme; write it as a URL such as https://proxy.example.com '
+                          '(or use the keyword direct or off)' % subject)
+    parts = _split_url(url, subject)
+    scheme = parts.scheme.lower()
+    if scheme not in GOPROXY_SCHEMES:
+        raise PolicyError("%s has scheme '%s'; use https, http or file" % (subject, parts.scheme))
+    if '#' in url:
+        raise PolicyError("%s has a fragment ('#...'); a GOPROXY URL cannot have one" % subject)
+    if scheme == 'file':
+        if parts.netloc or not parts.path.startswith('/') or parts.query:
+            raise PolicyError('%s must be file:// followed by an absolute path, such as file:///srv/goproxy' % subject)
+    elif not parts.hostname:
+        raise PolicyError('%s has no host' % subject)
+    return url
+
+
+def parse_goproxy(value, name='goproxy'):
+    """Parse a GOPROXY value into :class:`GoProxyEntry` items.
+
+    ``value`` is a list (one entry per item, joined by ``,``) or one GOPROXY
+    string whose entries are separated by ``,`` (next proxy on 404/410) or
+    ``|`` (next proxy on any error). ``direct`` and ``off`` end the list: Go
+    never reads what follows them, so anything after them is an error.
+    """
+    if isinstance(value, str):
+        require_string(value, name)
+        # re.split with a group keeps the separators: [entry, sep, entry, sep, ..., entry]
+        pieces = re.split(r'([,|])', value)
+        raw_entries = pieces[0::2]
+        separators = pieces[1::2] + ['']
+        if '' in raw_entries:
+            raise PolicyError('%s %s has an empty entry (a separator at an end, or two in a row)' % (name, show(value)))
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            raise PolicyError('%s is an empty list; give at least one proxy URL or keyword' % name)
+        raw_entries = list(value)
+        separators = [','] * (len(raw_entries) - 1) + ['']
+        for raw_entry in raw_entries:
+            require_string(raw_entry, name, entry=True)
+            for separator in ',|':
+                if separator in raw_entry:
+                    raise PolicyError("%s contains '%s'; give one proxy per list item"
+                                      % (_subject(name, raw_entry, True), separator))
+    else:
+        raise PolicyError('%s must be a list or a GOPROXY string, got %s' % (name, show(value)))
+
+    entries = []
+    for raw_entry, separator in zip(raw_entries, separators):
+        if entries and entries[-1].is_keyword:
+            keyword = entries[-1].value
+            raise PolicyError("%s comes after '%s'; Go stops at '%s' and never uses what follows, "
+                              "so remove it or move '%s' to the end"
+                              % (_subject(name, raw_entry, True), keyword, keyword, keyword))
+        refuse_unsafe_characters(raw_entry, name, entry=True)
+        if raw_entry not in GOPROXY_KEYWORDS:
+            validate_goproxy_url(raw_entry, name)
+        entries.append(GoProxyEntry(raw_entry, separator))
+    return entries
+
+
+def build_goproxy(urls, fallback='direct', fallthrough='not_found', name='go_proxy_urls'):
+    """Build the GOPROXY string from proxy URLs, a fallback keyword and a fallthrough mode.
+
+    ``fallback`` is ``direct`` or ``off`` (appended last) or ``none`` (nothing
+    appended). ``fallthrough`` is ``not_found`` (``,``: next proxy only when one
+    answers 404 or 410) or ``any_error`` (``|``: next proxy on any error).
+    """
+    if fallback not in GOPROXY_FALLBACKS:
+        raise PolicyError('%s fallback %s is not one of %s' % (name, show(fallback), ', '.join(GOPROXY_FALLBACKS)))
+    if fallthrough not in GOPROXY_FALLTHROUGH_SEPARATORS:
+        raise PolicyError('%s fallthrough %s is not one of %s'
+                          % (name, show(fallthrough), ', '.join(GOPROXY_FALLTHROUGH_SEPARATORS)))
+    if urls is None:
+        urls = []
+    if not isinstance(urls, (list, tuple)):
+        raise PolicyError('%s must be a list of proxy URLs, got %s' % (name, show(urls)))
+    for url in urls:
+        require_string(url, name, entry=True)
+        validate_goproxy_url(url, name)
+    entries = list(urls) + ([] if fallback == 'none' else [fallback])
+    if not entries:
+        raise PolicyError("%s is empty and the fallback is 'none', which would leave GOPROXY empty "
+                          "(Go then uses proxy.golang.org)" % name)
+    return GOPROXY_FALLTHROUGH_SEPARATORS[fallthrough].join(entries)
+
+
+# ---------------------------------------------------------------------------
+# GOSUMDB
+# ---------------------------------------------------------------------------
+
+# Databases whose public key the go command knows, so the name alone is enough.
+_KNOWN_SUMDB_NAMES = ('sum.golang.org', 'sum.golang.google.cn')
+_SUMDB_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?(/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-])?$')
+_SUMDB_FORMS = "GOSUMDB takes 'name', 'name+hash+key', 'name+hash+key url' or 'off'"
+
+
+@dataclass(frozen=True)
+class SumDB:
+    """A parsed GOSUMDB value.
+
+    ``url`` is where the go command reaches the database directly: the URL
+    given after the key, or ``https://<name>``. When the URL is given
+    (``url_is_explicit``), Go goes there directly and never through a GOPROXY.
+    """
+
+    value: str
+    name: str
+    key: str | None
+    url: str
+    url_is_explicit: bool
+
+
+def _check_verifier_key(key, name, value):
+    """A verifier key is <name>+<8 hex digits>+<base64 public key>, as golang.org/x/mod/sumdb/note reads it."""
+    parts = key.split('+', 2)
+    problem = None
+    if len(parts) != 3:
+        problem = 'has %d part(s) separated by +, not 3' % len(parts)
+    elif not re.match(r'^[0-9a-fA-F]{8}$', parts[1]):
+        problem = "has hash '%s', not 8 hexadecimal digits" % parts[1]
+    else:
+        try:
+            decoded = base64.b64decode(parts[2], validate=True)
+        except (binascii.Error, ValueError):
+            decoded = b''
+        if not decoded:
+            problem = 'ends with a public key that is not base64'
+    if problem:
+        raise PolicyError("%s %s: the key %s; expected 'name+hash+key', for example "
+                          "'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ze6jQZ4mwk6yNr9AR'"
+                          % (name, show(value), problem))
+    return parts[0]
+
+
+def parse_gosumdb(value, name='gosumdb'):
+    """Parse a GOSUMDB value; return a :class:`SumDB`, or None for ``off``.
+
+    Forms: ``name`` (only for databases whose key Go knows: sum.golang.org),
+    ``name+hash+key``, ``name+hash+key url``, ``off``. The single space before
+    the URL is the one space any policy value may hold.
+    """
+    require_string(value, name)
+    fields = value.split(' ')
+    if '' in fields:
+        raise PolicyError('%s %s has a leading, trailing or double space; %s' % (name, show(value), _SUMDB_FORMS))
+    if len(fields) > 2:
+        raise PolicyError('%s %s has %d fields; %s' % (name, show(value), len(fields), _SUMDB_FORMS))
+    for field in fields:
+        unsafe = _unsafe_character(field)
+        if unsafe:
+            raise PolicyError('%s %s contains %s; %s (the one exception is the single space before the URL)'
+                              % (name, show(value), unsafe, UNSAFE_CHARACTERS_HELP))
+    if value == 'off':
+        return None
+
+    key_or_name = fields[0]
+    if '://' in key_or_name:
+        raise PolicyError('%s %s starts with a URL; %s, and the URL comes after the key'
+                          % (name, show(value), _SUMDB_FORMS))
+    if '+' in key_or_name:
+        key = key_or_name
+        db_name = _check_verifier_key(key, name, value)
+    elif key_or_name in _KNOWN_SUMDB_NAMES:
+        key = None
+        db_name = key_or_name
+    else:
+        raise PolicyError("%s %s names the database '%s' without its public key; Go knows only the key of "
+                          "sum.golang.org, so write 'name+hash+key' (then a space and the URL if it is not "
+                          "https://name)" % (name, show(value), key_or_name))
+    if not _SUMDB_NAME.match(db_name):
+        raise PolicyError("%s %s has database name '%s'; a name is host[/path], such as sum.golang.org"
+                          % (name, show(value), db_name))
+
+    if len(fields) == 2:
+        url = fields[1]
+        subject = '%s URL %s' % (name, show(url))
+        if '://' not in url:
+            raise PolicyError('%s has no scheme; use https:// or http://' % subject)
+        parts = _split_url(url, subject)
+        if parts.scheme.lower() not in ('https', 'http'):
+            raise PolicyError("%s has scheme '%s'; use https or http" % (subject, parts.scheme))
+        if not parts.hostname:
+            raise PolicyError('%s has no host' % subject)
+        if parts.fragment:
+            raise PolicyError("%s has a fragment ('#...'); remove it" % subject)
+        return SumDB(value, db_name, key, url, True)
+    if db_name == 'sum.golang.google.cn':
+        # Go treats this name as an alias: sum.golang.org, reached at sum.golang.google.cn.
+        return SumDB(value, 'sum.golang.org', key, 'https://sum.golang.google.cn', True)
+    return SumDB(value, db_name, key, 'https://' + db_name, False)
+
+
+# ---------------------------------------------------------------------------
+# Docker registry mirrors and insecure registries
+# ---------------------------------------------------------------------------
+
+def validate_registry_mirror(url, name, allow_path=False):
+    """Check one registry mirror URL as dockerd does; return it normalised as dockerd stores it.
+
+    http/https only, a host, no query, no fragment, no ``user:password@``
+    (Docker 26 ``dockerd --validate`` accepts credentials that the daemon then
+    refuses). A path is accepted only with ``allow_path`` (Docker Engine 24 and
+    newer; older engines refuse it). The result ends with exactly one ``/``.
+    """
+    refuse_unsafe_characters(url, name, entry=True)
+    subject = _subject(name, url, True)
+    if '://' not in url:
+        raise PolicyError('%s has no scheme; dockerd needs https:// or http://' % subject)
+    parts = _split_url(url, subject)
+    if parts.scheme not in ('https', 'http'):
+        raise PolicyError("%s has scheme '%s'; dockerd accepts only https and http" % (subject, parts.scheme))
+    if '@' in parts.netloc:
+        raise PolicyError('%s carries credentials (user:password@); dockerd refuses them in a mirror URL, '
+                          'log in to the mirror with docker login instead' % subject)
+    if '?' in url:
+        raise PolicyError("%s has a query ('?...'); dockerd refuses it" % subject)
+    if '#' in url:
+        raise PolicyError("%s has a fragment ('#...'); dockerd refuses it" % subject)
+    if not parts.hostname:
+        raise PolicyError('%s has no host' % subject)
+    if parts.path not in ('', '/') and not allow_path:
+        raise PolicyError("%s has a path ('%s'); Docker Engine before 24 refuses a path in a mirror URL, "
+                          'so allow paths only when every engine is 24 or newer' % (subject, parts.path))
+    return (url[:-1] if url.endswith('/') else url) + '/'
+
+
+def validate_registry_mirrors(urls, name, allow_path=False):
+    """Check a list of registry mirror URLs; return them normalised (see :func:`validate_registry_mirror`)."""
+    if not isinstance(urls, (list, tuple)):
+        raise PolicyError('%s must be a list of URLs, got %s' % (name, show(urls)))
+    if not urls:
+        raise PolicyError('%s is an empty list; give at least one mirror URL' % name)
+    return [validate_registry_mirror(url, name, allow_path) for url in urls]
+
+
+def validate_insecure_registries(entries, name):
+    """Check dockerd ``insecure-registries`` entries: ``host[:port]`` or a CIDR, never a URL."""
+    if not isinstance(entries, (list, tuple)):
+        raise PolicyError('%s must be a list, got %s' % (name, show(entries)))
+    for entry in entries:
+        refuse_unsafe_characters(entry, name, entry=True)
+        subject = _subject(name, entry, True)
+        if '://' in entry:
+            raise PolicyError('%s is a URL; dockerd wants host[:port] or a CIDR such as 10.0.0.0/8' % subject)
+        if '/' in entry:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise PolicyError('%s is neither host[:port] nor a CIDR such as 10.0.0.0/8' % subject) from None
+            continue
+        parts = _split_url('//' + entry, subject)
+        if not parts.hostname or '@' in entry or parts.path or parts.query or parts.fragment:
+            raise PolicyError('%s is neither host[:port] nor a CIDR such as 10.0.0.0/8' % subject)
+    return list(entries)
+
+
+# ---------------------------------------------------------------------------
+# GOPRIVATE / GONOPROXY / GONOSUMDB / GOINSECURE, GOFLAGS, GOTOOLCHAIN
+# ---------------------------------------------------------------------------
+
+def _glob_brackets_are_closed(pattern):
+    """path.Match refuses a pattern with an unclosed '[' (ErrBadPattern)."""
+    depth = 0
+    for char in pattern:
+        if char == '[':
+            if depth:
+                return False
+            depth = 1
+        elif char == ']':
+            depth = 0
+    return depth == 0
+
+
+def validate_module_patterns(value, name):
+    """Check module path patterns (GOPRIVATE and friends); return them as a list.
+
+    ``value`` is a list or one comma-separated string. Each pattern is a glob
+    matched against module path prefixes, such as ``corp.example.com/*``;
+    ``none`` is the pattern that matches nothing.
+    """
+    patterns = _as_list(value, name, ',')
+    for pattern in patterns:
+        refuse_unsafe_characters(pattern, name, entry=True)
+        subject = _subject(name, pattern, True)
+        if ',' in pattern:
+            raise PolicyError("%s contains ','; give one pattern per list item" % subject)
+        if '://' in pattern:
+            raise PolicyError('%s is a URL; a module path pattern has no scheme, such as corp.example.com/*'
+                              % subject)
+        if not _glob_brackets_are_closed(pattern):
+            raise PolicyError("%s has an unclosed '['; Go refuses the pattern" % subject)
+    return patterns
+
+
+_GOFLAG = re.compile(r'^--?(?P<flag>[A-Za-z0-9][A-Za-z0-9._-]*)(=.*)?$')
+
+
+def validate_goflags(value, name):
+    """Check GOFLAGS entries (``-flag`` or ``-flag=value``); return them as a list.
+
+    ``value`` is a list or one space-separated string. ``-insecure`` is
+    refused: Go 1.17 and newer fail every command that gets it.
+    """
+    flags = _as_list(value, name, ' ')
+    for flag in flags:
+        refuse_unsafe_characters(flag, name, entry=True)
+        subject = _subject(name, flag, True)
+        match = _GOFLAG.match(flag)
+        if not match:
+            raise PolicyError('%s is not shaped -flag or -flag=value' % subject)
+        if match.group('flag') == 'insecure':
+            raise PolicyError('%s is refused: Go 1.17 and newer fail every command with -insecure; '
+                              'list the hosts in GOINSECURE instead' % subject)
+    return flags
+
+
+_GO_VERSION = r'go1(\.(0|[1-9][0-9]*)){1,2}((rc|beta)[1-9][0-9]*)?(-[A-Za-z0-9._-]+)?'
+_GOTOOLCHAIN = re.compile(r'^(auto|path|(local|%s)(\+(auto|path))?)$' % _GO_VERSION)
+
+
+def validate_gotoolchain(value, name):
+    """Check a GOTOOLCHAIN value: ``local``, ``auto``, ``path``, ``go1.N.P`` with an optional ``+auto``/``+path``."""
+    refuse_unsafe_characters(value, name)
+    if not _GOTOOLCHAIN.match(value):
+        raise PolicyError('%s %s is not a GOTOOLCHAIN value; use local, auto, path, or a toolchain such as '
+                          'go1.22.4, optionally followed by +auto or +path' % (name, show(value)))
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Module paths in the module proxy protocol
+# ---------------------------------------------------------------------------
+
+_MODULE_PATH = re.compile(r'^[A-Za-z0-9._~+-]+(/[A-Za-z0-9._~+-]+)*$')
+
+
+def escape_module_path(path, name='probe_module'):
+    """Case-escape a module path for the GOPROXY protocol: each uppercase letter becomes '!' + lowercase.
+
+    >>> escape_module_path('github.com/Azure/azure-sdk')
+    'github.com/!azure/azure-sdk'
+    """
+    refuse_unsafe_characters(path, name)
+    if '://' in path or not _MODULE_PATH.match(path):
+        raise PolicyError('%s %s is not a module path such as corp.example.com/team/lib' % (name, show(path)))
+    return ''.join('!' + char.lower() if 'A' <= char <= 'Z' else char for char in path)
+
+
+# ---------------------------------------------------------------------------
+# The go_proxy role's whole policy
+# ---------------------------------------------------------------------------
+
+GO_PATTERN_VARIABLES = (
+    ('go_proxy_private', 'GOPRIVATE'),
+    ('go_proxy_noproxy', 'GONOPROXY'),
+    ('go_proxy_nosumdb', 'GONOSUMDB'),
+    ('go_proxy_insecure', 'GOINSECURE'),
+)
+
+
+def validate_go_policy(policy):
+    """Validate the go_proxy role's variables; return them normalised, same keys.
+
+    Unset values come back as ``[]`` (pattern and flag lists) or ``None``
+    (``go_proxy_sumdb``, ``go_proxy_toolchain``); Go reads an empty GONOPROXY or
+    GONOSUMDB as unset, so the two mean the same. Keys other than the policy's
+    are ignored.
+    """
+    if not isinstance(policy, dict):
+        raise PolicyError('the go_proxy policy must be a dict of go_proxy_* variables, got %s' % show(policy))
+    normalised = {
+        'go_proxy_urls': list(policy.get('go_proxy_urls') or []),
+        'go_proxy_fallback': policy.get('go_proxy_fallback', 'direct'),
+        'go_proxy_fallthrough': policy.get('go_proxy_fallthrough', 'not_found'),
+        'go_proxy_allow_sumdb_off': policy.get('go_proxy_allow_sumdb_off', False),
+    }
+    if 'go_proxy_urls' in policy and not isinstance(policy['go_proxy_urls'], (list, tuple, type(None))):
+        raise PolicyError('go_proxy_urls must be a list of proxy URLs, got %s' % show(policy['go_proxy_urls']))
+    if not isinstance(normalised['go_proxy_allow_sumdb_off'], bool):
+        raise PolicyError('go_proxy_allow_sumdb_off must be true or false, got %s'
+                          % show(normalised['go_proxy_allow_sumdb_off']))
+    # Checks every URL, the fallback and the fallthrough, naming go_proxy_urls.
+    build_goproxy(normalised['go_proxy_urls'], normalised['go_proxy_fallback'],
+                  normalised['go_proxy_fallthrough'], name='go_proxy_urls')
+
+    sumdb = policy.get('go_proxy_sumdb') or None
+    if sumdb is not None:
+        parse_gosumdb(sumdb, 'go_proxy_sumdb')
+        if sumdb == 'off' and not normalised['go_proxy_allow_sumdb_off']:
+            raise PolicyError("go_proxy_sumdb is 'off', which turns off checksum verification of every module; "
+                              'set go_proxy_allow_sumdb_off: true if that is really the policy')
+    normalised['go_proxy_sumdb'] = sumdb
+
+    for variable, dummy in GO_PATTERN_VARIABLES:
+        normalised[variable] = validate_module_patterns(policy.get(variable), variable)
+    normalised['go_proxy_flags'] = validate_goflags(policy.get('go_proxy_flags'), 'go_proxy_flags')
+    toolchain = policy.get('go_proxy_toolchain') or None
+    normalised['go_proxy_toolchain'] = None if toolchain is None else validate_gotoolchain(toolchain,
+                                                                                           'go_proxy_toolchain')
+    return normalised
+
+
+def go_environment(policy):
+    """Validate the go_proxy policy and return the Go environment it sets, in a stable order.
+
+    Only the variables the policy sets appear. GOPROXY is always there; GOFLAGS
+    entries are joined with spaces (quote the value in every output) and
+    pattern lists with commas.
+    """
+    normalised = validate_go_policy(policy)
+    environment = {'GOPROXY': build_goproxy(normalised['go_proxy_urls'], normalised['go_proxy_fallback'],
+                                            normalised['go_proxy_fallthrough'])}
+    if normalised['go_proxy_sumdb']:
+        environment['GOSUMDB'] = normalised['go_proxy_sumdb']
+    for variable, go_name in GO_PATTERN_VARIABLES:
+        if normalised[variable]:
+            environment[go_name] = ','.join(normalised[variable])
+    if normalised['go_proxy_flags']:
+        environment['GOFLAGS'] = ' '.join(normalised['go_proxy_flags'])
+    if normalised['go_proxy_toolchain']:
+        environment['GOTOOLCHAIN'] = normalised['go_proxy_toolchain']
+    return environment
