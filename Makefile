@@ -90,3 +90,6 @@ build: venv ## build the collection tarball and check that no test or lab file i
 	  echo "$$tarball carries the files above, which build_ignore in galaxy.yml should leave out" >&2; exit 1
 	fi
 	echo "$$tarball: $$(tar -tzf "$$tarball" | wc -l) entries, no test or lab files"
+
+# make demo, make demo-down and the fleet benchmark
+-include scripts/demo.mk
