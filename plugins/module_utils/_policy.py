@@ -364,7 +364,7 @@ def _check_verifier_key(key, name, value):
             problem = 'ends with a public key that is not base64'
     if problem:
         raise PolicyError("%s %s: the key %s; expected 'name+hash+key', for example "
-                          "'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ze6jQZ4mwk6yNr9AR'"
+                          "'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8'"
                           % (name, show(value), problem))
     return parts[0]
 
@@ -418,7 +418,7 @@ def parse_gosumdb(value, name='gosumdb'):
             raise PolicyError("%s has scheme '%s'; use https or http" % (subject, parts.scheme))
         if not parts.hostname:
             raise PolicyError('%s has no host' % subject)
-        if parts.fragment:
+        if '#' in url:  # an empty fragment too: pam_env cuts an /etc/environment value at '#'
             raise PolicyError("%s has a fragment ('#...'); remove it" % subject)
         return SumDB(value, db_name, key, url, True)
     if db_name == 'sum.golang.google.cn':
@@ -488,7 +488,24 @@ def validate_insecure_registries(entries, name):
         parts = _split_url('//' + entry, subject)
         if not parts.hostname or '@' in entry or parts.path or parts.query or parts.fragment:
             raise PolicyError('%s is neither host[:port] nor a CIDR such as 10.0.0.0/8' % subject)
+        # dockerd matches host[:port] against the reference grammar's domain (labels of letters, digits and
+        # inner hyphens) unless the host is an IP address.
+        if not _INSECURE_HOST_PORT.match(entry) and not _is_ip_address(parts.hostname):
+            raise PolicyError('%s is not a valid host name (labels of letters, digits and inner hyphens, such as '
+                              'registry.corp.example.com:5000), as dockerd requires' % subject)
     return list(entries)
+
+
+_DOMAIN_LABEL = r'(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])'
+_INSECURE_HOST_PORT = re.compile(r'^%s(?:\.%s)*(?::[0-9]+)?$' % (_DOMAIN_LABEL, _DOMAIN_LABEL))
+
+
+def _is_ip_address(host):
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------
@@ -524,6 +541,8 @@ def validate_module_patterns(value, name):
         if '://' in pattern:
             raise PolicyError('%s is a URL; a module path pattern has no scheme, such as corp.example.com/*'
                               % subject)
+        if '#' in pattern:  # pam_env cuts an /etc/environment value at '#'
+            raise PolicyError("%s contains '#', where /etc/environment (pam_env) would cut the value" % subject)
         if not _glob_brackets_are_closed(pattern):
             raise PolicyError("%s has an unclosed '['; Go refuses the pattern" % subject)
     return patterns
@@ -542,6 +561,8 @@ def validate_goflags(value, name):
     for flag in flags:
         refuse_unsafe_characters(flag, name, entry=True)
         subject = _subject(name, flag, True)
+        if '#' in flag:  # pam_env cuts an /etc/environment value at '#'
+            raise PolicyError("%s contains '#', where /etc/environment (pam_env) would cut the value" % subject)
         match = _GOFLAG.match(flag)
         if not match:
             raise PolicyError('%s is not shaped -flag or -flag=value' % subject)
@@ -620,7 +641,11 @@ def validate_go_policy(policy):
     build_goproxy(normalised['go_proxy_urls'], normalised['go_proxy_fallback'],
                   normalised['go_proxy_fallthrough'], name='go_proxy_urls')
 
-    sumdb = policy.get('go_proxy_sumdb') or None
+    sumdb = policy.get('go_proxy_sumdb')
+    if isinstance(sumdb, bool):  # an unquoted off in YAML; falsy, so it must not pass for "unset"
+        raise PolicyError("go_proxy_sumdb is %s (a bool): YAML reads a bare off as false, so write 'off' in quotes"
+                          % sumdb)
+    sumdb = sumdb or None
     if sumdb is not None:
         parse_gosumdb(sumdb, 'go_proxy_sumdb')
         if sumdb == 'off' and not normalised['go_proxy_allow_sumdb_off']:

@@ -304,7 +304,8 @@ def test_validate_registry_mirrors_checks_every_entry():
     assert "'ftp://b.example'" in refused(validate_registry_mirrors, ['https://a.example', 'ftp://b.example'], 'm')
 
 
-@pytest.mark.parametrize('entries', [[], ['mirror.example.com:5000', '10.0.0.0/8', 'fd00::/8', '127.0.0.1', '[::1]:5000']])
+@pytest.mark.parametrize('entries', [
+    [], ['mirror.example.com:5000', '10.0.0.0/8', 'fd00::/8', '127.0.0.1', '[::1]:5000', 'localhost', 'a-b.example:443']])
 def test_validate_insecure_registries_accepts(entries):
     assert validate_insecure_registries(entries, 'i') == entries
 
@@ -317,6 +318,9 @@ def test_validate_insecure_registries_accepts(entries):
     (['mirror.example.com:port'], 'is not a valid URL'),
     ('mirror.example.com', 'i must be a list'),
     (['a b'], 'contains a space'),
+    (['my_registry:5000'], "'my_registry:5000' is not a valid host name"),
+    (['-corp'], "'-corp' is not a valid host name"),
+    (['corp-.example.com'], "'corp-.example.com' is not a valid host name"),
 ])
 def test_validate_insecure_registries_refuses(entries, message):
     assert message in refused(validate_insecure_registries, entries, 'i')
