@@ -249,6 +249,7 @@ def test_gosumdb_off_means_no_database():
     (GO_KEY + ' ftp://sum.corp.example.com', "has scheme 'ftp'; use https or http"),
     (GO_KEY + ' https://', 'has no host'),
     (GO_KEY + ' https://a.example/#x', 'has a fragment'),
+    (GO_KEY + ' https://a.example/#', 'has a fragment'),
     ('', 'gosumdb is empty'),
     (None, 'gosumdb must be a string'),
 ])
@@ -348,6 +349,7 @@ def test_validate_module_patterns(value, expected):
     (['corp.example.com/[[a]'], "has an unclosed '['"),
     (['a.example,b.example'], "contains ','; give one pattern per list item"),
     (['corp.example.com/$(touch /tmp/pwned)'], "contains a '$'"),
+    (['corp.example.com/#x'], "contains '#', where /etc/environment (pam_env) would cut the value"),
     ('a.example,,b.example', 'go_proxy_private entry is empty'),
     (5, 'go_proxy_private must be a list or a string'),
 ])
@@ -373,6 +375,7 @@ def test_validate_goflags(value, expected):
     (['-mod=mod -x'], 'contains a space'),
     ('-mod=mod  -x', 'go_proxy_flags entry is empty'),
     (['-ldflags=$X'], "contains a '$'"),
+    (['-tags=a#b'], "contains '#', where /etc/environment (pam_env) would cut the value"),
 ])
 def test_validate_goflags_refuses(value, message):
     assert message in refused(validate_goflags, value, 'go_proxy_flags')
@@ -446,6 +449,7 @@ def test_validate_go_policy_fills_defaults_and_normalises():
     ('go_proxy_insecure', ['a`b`'], 'go_proxy_insecure entry'),
     ('go_proxy_flags', ['-insecure'], "go_proxy_flags entry '-insecure' is refused"),
     ('go_proxy_toolchain', 'newest', "go_proxy_toolchain 'newest' is not a GOTOOLCHAIN value"),
+    ('go_proxy_sumdb', False, "go_proxy_sumdb is False (a bool): YAML reads a bare off as false"),
 ])
 def test_validate_go_policy_names_the_variable(variable, bad_value, message):
     policy = {'go_proxy_urls': ['https://a.example'], variable: bad_value}
