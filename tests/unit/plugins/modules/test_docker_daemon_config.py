@@ -1,0 +1,313 @@
+# -*- coding: utf-8 -*-
+# Copyright: buildfleet.mirrors contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""docker_daemon_config as Ansible runs it: arguments file in, JSON out, on files in a temporary directory.
+
+The flag checks read the host's own dockerd and systemd, so most runs turn
+them off; the checks themselves are tested with a stand-in module object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from conftest import clean_environment
+
+from ansible_collections.buildfleet.mirrors.plugins.modules import docker_daemon_config
+
+LAB_TEXT = '{\n    "bridge": "none",\n    "iptables": false,\n    "ip6tables": false,\n    "log-opts": {"max-size": "10m"}\n}\n'
+MIRROR = 'https://mirror.corp.example.com'
+MIRROR2 = 'http://127.0.0.1:15000'
+
+
+class Run:
+    def __init__(self, completed):
+        self.rc = completed.returncode
+        self.result = json.loads(completed.stdout)
+
+
+@pytest.fixture
+def daemon_json(tmp_path):
+    path = tmp_path / 'etc' / 'daemon.json'
+    path.parent.mkdir()
+    return path
+
+
+@pytest.fixture
+def run(tmp_path):
+    def run_module(check_mode=False, diff=False, **module_args):
+        module_args.setdefault('check_flags', False)
+        arguments = dict(module_args, _ansible_check_mode=check_mode, _ansible_diff=diff,
+                         _ansible_tmpdir=str(tmp_path / 'tmp'))
+        (tmp_path / 'tmp').mkdir(exist_ok=True)
+        args_file = tmp_path / 'args.json'
+        args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': arguments}))
+        completed = subprocess.run(
+            [sys.executable, '-m', 'ansible_collections.buildfleet.mirrors.plugins.modules.docker_daemon_config',
+             str(args_file)], capture_output=True, text=True, env=clean_environment(), cwd=str(tmp_path),
+            timeout=60, check=False)
+        return Run(completed)
+    return run_module
+
+
+def backups(path):
+    return sorted(entry for entry in os.listdir(path.parent) if entry.startswith(path.name + '.'))
+
+
+def test_merges_into_an_existing_file_keeping_keys_order_and_indentation(run, daemon_json):
+    daemon_json.write_text(LAB_TEXT)
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR, MIRROR2], backup=True, diff=True)
+    assert done.rc == 0, done.result
+    assert done.result['changed'] is True
+    assert done.result['created'] is False
+    assert done.result['registry_mirrors'] == [MIRROR + '/', MIRROR2 + '/']
+    assert done.result['insecure_registries'] is None
+    assert daemon_json.read_text() == (
+        '{\n    "bridge": "none",\n    "iptables": false,\n    "ip6tables": false,\n'
+        '    "log-opts": {\n        "max-size": "10m"\n    },\n'
+        '    "registry-mirrors": [\n        "%s/",\n        "%s/"\n    ]\n}\n' % (MIRROR, MIRROR2))
+    assert done.result['diff']['before'] == LAB_TEXT
+    assert done.result['diff']['after'] == daemon_json.read_text()
+    backup = done.result['backup_file']
+    assert open(backup).read() == LAB_TEXT
+    assert backups(daemon_json) == [os.path.basename(backup)]
+
+
+def test_second_run_changes_nothing_and_makes_no_backup(run, daemon_json):
+    daemon_json.write_text(LAB_TEXT)
+    assert run(path=str(daemon_json), registry_mirrors=[MIRROR], backup=True).result['changed'] is True
+    written = daemon_json.read_bytes()
+    again = run(path=str(daemon_json), registry_mirrors=[MIRROR], backup=True)
+    assert again.result['changed'] is False
+    assert again.result['msg'].endswith('already sets the policy')
+    assert daemon_json.read_bytes() == written
+    assert len(backups(daemon_json)) == 1
+
+
+def test_a_compliant_file_is_not_reformatted(run, daemon_json):
+    daemon_json.write_text('{"registry-mirrors":["%s"],"bridge":"none"}' % MIRROR)
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR + '/'])
+    assert done.result['changed'] is False
+    assert daemon_json.read_text() == '{"registry-mirrors":["%s"],"bridge":"none"}' % MIRROR
+
+
+def test_check_mode_predicts_and_shows_the_diff_without_writing(run, daemon_json):
+    daemon_json.write_text(LAB_TEXT)
+    done = run(check_mode=True, diff=True, path=str(daemon_json), registry_mirrors=[MIRROR], backup=True)
+    assert done.result['changed'] is True
+    assert '"registry-mirrors": [' in done.result['diff']['after']
+    assert done.result['msg'].startswith('%s would be updated' % daemon_json)
+    assert daemon_json.read_text() == LAB_TEXT
+    assert backups(daemon_json) == []
+
+
+def test_creates_a_missing_file_with_mode_0644(run, daemon_json):
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR], insecure_registries=['reg.example:5000'])
+    assert done.result['changed'] is True
+    assert done.result['created'] is True
+    assert json.loads(daemon_json.read_text()) == {'registry-mirrors': [MIRROR + '/'],
+                                                   'insecure-registries': ['reg.example:5000']}
+    assert stat.S_IMODE(daemon_json.stat().st_mode) == 0o644
+
+
+def test_check_mode_on_a_missing_file_creates_nothing(run, daemon_json):
+    done = run(check_mode=True, path=str(daemon_json), registry_mirrors=[MIRROR])
+    assert done.result['changed'] is True
+    assert done.result['created'] is True
+    assert not daemon_json.exists()
+
+
+def test_an_existing_file_keeps_its_mode(run, daemon_json):
+    daemon_json.write_text(LAB_TEXT)
+    daemon_json.chmod(0o600)
+    run(path=str(daemon_json), registry_mirrors=[MIRROR])
+    assert stat.S_IMODE(daemon_json.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize('text, fragment', [
+    ('{"bridge": "none",\n}', 'is not valid JSON'),
+    ('[]', 'holds a JSON list, not an object'),
+    ('{"registry-mirrors": "https://old.example"}', 'sets "registry-mirrors" to "https://old.example"'),
+])
+def test_refuses_a_file_dockerd_cannot_read_and_leaves_it_untouched(run, daemon_json, text, fragment):
+    daemon_json.write_text(text)
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR], strategy='merge', backup=True)
+    assert done.rc != 0
+    assert done.result['failed'] is True
+    assert fragment in done.result['msg']
+    assert daemon_json.read_text() == text
+    assert backups(daemon_json) == []
+
+
+def test_refuses_bytes_that_are_not_utf8(run, daemon_json):
+    daemon_json.write_bytes(b'{"labels": ["\xff"]}')
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR])
+    assert done.result['failed'] is True
+    assert 'is not UTF-8 text' in done.result['msg']
+    assert daemon_json.read_bytes() == b'{"labels": ["\xff"]}'
+
+
+def test_validate_refusal_leaves_the_file_untouched(run, daemon_json):
+    daemon_json.write_text(LAB_TEXT)
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR], backup=True,
+               validate="/bin/sh -c 'echo unknown directive in $0 >&2; exit 3' %s")
+    assert done.result['failed'] is True
+    assert done.result['msg'].startswith('the new %s was refused by `/bin/sh -c ' % daemon_json)
+    assert '(rc 3): unknown directive in ' in done.result['msg']
+    assert done.result['msg'].endswith('The file was left untouched')
+    assert daemon_json.read_text() == LAB_TEXT
+    assert backups(daemon_json) == []
+
+
+def test_validate_runs_on_the_new_content(run, daemon_json, tmp_path):
+    daemon_json.write_text(LAB_TEXT)
+    seen = tmp_path / 'seen.json'
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR], validate='cp %%s %s' % seen)
+    assert done.result['changed'] is True
+    assert json.loads(seen.read_text())['registry-mirrors'] == [MIRROR + '/']
+
+
+def test_validate_needs_the_placeholder(run, daemon_json):
+    daemon_json.write_text(LAB_TEXT)
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR], validate='dockerd --validate')
+    assert 'validate must contain %s' in done.result['msg']
+
+
+@pytest.mark.parametrize('mirrors, fragment', [
+    (['https://builder:Hunter2@mirror.example'], 'carries credentials'),
+    (['ftp://mirror.example'], "has scheme 'ftp'"),
+    (['https://mirror.example/hub'], 'has a path'),
+    ([], 'is an empty list'),
+])
+def test_refuses_mirrors_dockerd_refuses(run, daemon_json, mirrors, fragment):
+    daemon_json.write_text(LAB_TEXT)
+    done = run(path=str(daemon_json), registry_mirrors=mirrors)
+    assert done.result['failed'] is True
+    assert done.result['msg'].startswith('registry_mirrors ')
+    assert fragment in done.result['msg']
+    assert 'Hunter2' not in json.dumps(done.result)
+    assert daemon_json.read_text() == LAB_TEXT
+
+
+def test_a_path_is_accepted_when_allowed(run, daemon_json):
+    done = run(path=str(daemon_json), registry_mirrors=['https://mirror.example/hub'], allow_path=True)
+    assert done.result['registry_mirrors'] == ['https://mirror.example/hub/']
+
+
+def test_absent_removes_the_keys_and_keeps_the_rest(run, daemon_json):
+    daemon_json.write_text(LAB_TEXT)
+    run(path=str(daemon_json), registry_mirrors=[MIRROR], insecure_registries=['reg.example:5000'])
+    done = run(path=str(daemon_json), state='absent', registry_mirrors=[], insecure_registries=[], backup=True)
+    assert done.result['changed'] is True
+    assert done.result['registry_mirrors'] == []
+    assert json.loads(daemon_json.read_text()) == json.loads(LAB_TEXT)
+    assert run(path=str(daemon_json), state='absent', registry_mirrors=[]).result['changed'] is False
+
+
+def test_absent_does_not_create_a_missing_file(run, daemon_json):
+    done = run(path=str(daemon_json), state='absent', registry_mirrors=[])
+    assert done.result['changed'] is False
+    assert not daemon_json.exists()
+
+
+def test_a_symlink_is_followed_not_replaced(run, daemon_json, tmp_path):
+    target = tmp_path / 'real.json'
+    target.write_text(LAB_TEXT)
+    daemon_json.symlink_to(target)
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR])
+    assert done.result['path'] == str(target)
+    assert daemon_json.is_symlink()
+    assert 'registry-mirrors' in json.loads(target.read_text())
+
+
+def test_url_credentials_elsewhere_in_the_file_are_masked(run, daemon_json):
+    daemon_json.write_text('{"proxies": {"http-proxy": "http://builder:Sup3rSecret@proxy.example:3128"}}\n')
+    done = run(diff=True, path=str(daemon_json), registry_mirrors=[MIRROR])
+    assert done.result['changed'] is True
+    assert 'Sup3rSecret' not in json.dumps(done.result)
+    assert 'Sup3rSecret' in daemon_json.read_text()
+
+
+# ---------------------------------------------------------------------------
+# How dockerd is started (a stand-in for AnsibleModule: systemctl output and files)
+# ---------------------------------------------------------------------------
+
+class FakeModule:
+    def __init__(self, systemctl_output, rc=0):
+        self.systemctl_output = systemctl_output
+        self.rc = rc
+
+    def get_bin_path(self, name):
+        return '/bin/systemctl' if name == 'systemctl' else None
+
+    def run_command(self, args):
+        return self.rc, self.systemctl_output, ''
+
+
+@pytest.fixture
+def unit_files(tmp_path, monkeypatch):
+    fragment = tmp_path / 'docker.service'
+    fragment.write_text('[Service]\nEnvironmentFile=-/etc/default/docker\n'
+                        'ExecStart=/usr/sbin/dockerd -H fd:// $DOCKER_OPTS\n')
+    dropin = tmp_path / 'mirror.conf'
+    dropin.write_text('[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd -H fd:// --registry-mirror=%s\n' % MIRROR)
+    environment = tmp_path / 'default-docker'
+    environment.write_text('# DOCKER_OPTS="--registry-mirror=x"\nDOCKER_OPTS="--insecure-registry=reg:5000"\n')
+    monkeypatch.setattr(docker_daemon_config, 'DOCKER_PIDFILE', str(tmp_path / 'no-such.pid'))
+    output = ('MainPID=0\nFragmentPath=%s\nDropInPaths=%s\nEnvironmentFiles=%s (ignore_errors=yes)\n'
+              % (fragment, dropin, environment))
+    return output, fragment, dropin, environment
+
+
+def test_daemon_start_reads_the_unit_its_drop_ins_and_environment_files(unit_files):
+    output, fragment, dropin, environment = unit_files
+    start = docker_daemon_config.DaemonStart(FakeModule(output), 'docker.service')
+    labels = [label for label, content in start.sources()]
+    assert labels == ['the unit file %s' % fragment, 'the drop-in %s' % dropin,
+                      'the environment file %s of docker.service' % environment]
+    from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json import flag_conflicts
+    assert [(key, label) for key, flag, label in flag_conflicts(start.sources())] == [
+        ('registry-mirrors', 'the drop-in %s' % dropin),
+        ('insecure-registries', 'the environment file %s of docker.service' % environment)]
+
+
+def test_daemon_start_reads_the_running_dockerd(monkeypatch, tmp_path):
+    proc = tmp_path / 'proc' / '4242'
+    proc.mkdir(parents=True)
+    (proc / 'comm').write_text('dockerd\n')
+    (proc / 'cmdline').write_bytes(b'/usr/sbin/dockerd\0--config-file\0/srv/docker.json\0--registry-mirror=x\0')
+    real_read = docker_daemon_config._read
+    monkeypatch.setattr(docker_daemon_config, '_read',
+                        lambda path: real_read(path.replace('/proc/', str(tmp_path / 'proc') + '/')))
+    monkeypatch.setattr(docker_daemon_config, 'DOCKER_PIDFILE', str(tmp_path / 'no-such.pid'))
+    start = docker_daemon_config.DaemonStart(FakeModule('MainPID=4242\n'), 'docker.service')
+    assert start.running == {'4242': ['/usr/sbin/dockerd', '--config-file', '/srv/docker.json',
+                                      '--registry-mirror=x']}
+    assert start.other_config_file('/etc/docker/daemon.json') == ('4242', '/srv/docker.json')
+    assert start.other_config_file('/srv/docker.json') is None
+
+
+def test_daemon_start_ignores_a_pid_that_is_not_dockerd(monkeypatch, tmp_path):
+    proc = tmp_path / 'proc' / '7'
+    proc.mkdir(parents=True)
+    (proc / 'comm').write_text('containerd\n')
+    (proc / 'cmdline').write_bytes(b'containerd\0--registry-mirror=x\0')
+    real_read = docker_daemon_config._read
+    monkeypatch.setattr(docker_daemon_config, '_read',
+                        lambda path: real_read(path.replace('/proc/', str(tmp_path / 'proc') + '/')))
+    monkeypatch.setattr(docker_daemon_config, 'DOCKER_PIDFILE', str(tmp_path / 'no-such.pid'))
+    assert docker_daemon_config.DaemonStart(FakeModule('MainPID=7\n'), 'docker.service').running == {}
+
+
+def test_without_systemd_only_the_running_daemon_is_read(monkeypatch, tmp_path):
+    monkeypatch.setattr(docker_daemon_config, 'DOCKER_PIDFILE', str(tmp_path / 'no-such.pid'))
+    start = docker_daemon_config.DaemonStart(FakeModule('', rc=1), 'docker.service')
+    assert start.sources() == []
