@@ -1,0 +1,71 @@
+"""On the healthy hosts, after the fleet runs, the real clients fetch through the lab mirror, and the mirror's logs show it.
+
+The failing host is left out here: test_fleet.py proves that nothing changed on it.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from labinfra import as_login_user, lab_vars, mirror
+from sitefleet import healthy_hosts
+
+testinfra_hosts = healthy_hosts()
+# Every test here reads the hosts as the fleet runs of conftest.py left them.
+pytestmark = pytest.mark.usefixtures("fleet")
+
+REGISTRY_UNIT = "buildfleet-registry.service"
+
+
+def registry_log_count(path: str) -> int:
+    """How many requests for this path the lab registry's access log (in its journal) shows, whatever the method."""
+    log = mirror().check_output("journalctl --unit %s --output cat --no-pager --quiet" % REGISTRY_UNIT)
+    return log.count(' %s HTTP/' % path)
+
+
+def goproxy_log_count(log_path: str, request: str) -> int:
+    log = mirror().file(log_path)
+    return log.content_string.count('"%s HTTP/' % request) if log.exists else 0
+
+
+def test_dockerd_runs_with_the_policy_mirror(host):
+    mirrors = json.loads(host.check_output("docker info --format '{{json .RegistryConfig.Mirrors}}'"))
+    assert mirrors == [lab_vars(host)["lab_registry_url"] + "/"]
+
+
+def test_docker_pull_of_a_docker_hub_name_is_served_by_the_mirror(host):
+    # Docker 20.10 and 26 ask for the tag with HEAD, then GET the manifest by digest.
+    manifest = "/v2/library/hello/manifests/latest"
+    host.run("docker rmi --force hello:latest")
+    served_before = registry_log_count(manifest)
+    # No registry but the lab mirror is reachable from the lab: Docker Hub itself would fail.
+    pull = host.run("docker pull hello")
+    assert pull.rc == 0, pull.stderr
+    assert "docker.io/library/hello:latest" in pull.stdout
+    assert registry_log_count(manifest) > served_before
+    out = host.check_output("docker run --rm --network none hello")
+    assert out == "Hello from the buildfleet lab mirror"
+    host.run("docker rmi --force hello:latest")
+
+
+def test_go_env_of_the_builder_login_shell_is_the_policy(host):
+    lab = lab_vars(host)
+    goproxy = host.check_output(as_login_user("builder", "go env GOPROXY"))
+    assert goproxy == "%s,off" % lab["lab_goproxy_url"]
+
+
+def test_go_mod_download_as_builder_is_served_by_the_mirror(host):
+    lab = lab_vars(host)
+    module, version = lab["lab_private_module"], lab["lab_private_module_version"]
+    zip_request = "GET /%s/@v/%s.zip" % (module, version)
+    served_before = goproxy_log_count(lab["lab_goproxy_access_log"], zip_request)
+    # A fresh module cache, so the module really comes over the wire; everything else is the builder's login shell.
+    job = (
+        'work=$(mktemp -d) && cd "$work" && go mod init example.com/job >/dev/null 2>&1 '
+        '&& GOMODCACHE="$work/mod" go mod download -json %s@%s; rc=$?; rm -rf "$work"; exit $rc' % (module, version)
+    )
+    result = host.run(as_login_user("builder", job))
+    assert result.rc == 0, result.stdout + result.stderr
+    info = json.loads(result.stdout)
+    assert info["Version"] == version
+    assert goproxy_log_count(lab["lab_goproxy_access_log"], zip_request) == served_before + 1
