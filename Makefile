@@ -26,7 +26,7 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: help
 help: ## this list
-	@grep -hE '^[a-z][a-z-]*:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 20
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 $(VENV)/.installed: requirements-dev.txt
 	python3 -m venv $(VENV)

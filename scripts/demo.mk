@@ -1,0 +1,15 @@
+# make demo, make demo-down and make bench-fleet. The Makefile includes this
+# file, so its variables (BIN, PY, the lab's exported ports and collections
+# path) and the lab images' targets apply here.
+
+.PHONY: demo
+demo: venv collection images ## the README's first command: a lab fleet, site.yml applied, the proof; KEEP=1 leaves the fleet up
+	KEEP=$(KEEP) scripts/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## tear down the fleet that `make demo KEEP=1` left up
+	scripts/demo.sh down
+
+.PHONY: bench-fleet
+bench-fleet: venv collection images ## fleet benchmark (not a test): site.yml on 9 build servers vs fact gathering
+	$(PY) benchmarks/fleet_bench.py $(BENCH_ARGS)
