@@ -1,7 +1,7 @@
 """Render the README's variable reference from each role's meta/argument_specs.yml.
 
-    python scripts/role_variables.py          rewrite README.md between the markers
-    python scripts/role_variables.py --check  exit 1 when README.md is out of step
+    .venv/bin/python scripts/role_variables.py          rewrite README.md between the markers
+    .venv/bin/python scripts/role_variables.py --check  exit 1 when README.md is out of step
 
 The argument specs are the one source of truth for the roles' variables; the
 README section between the markers is generated from them (a unit test runs
@@ -95,7 +95,7 @@ def main() -> int:
     if args.check:
         if wanted != readme:
             print("README.md's variable reference is out of step with meta/argument_specs.yml: "
-                  "run python scripts/role_variables.py", file=sys.stderr)
+                  "run .venv/bin/python scripts/role_variables.py", file=sys.stderr)
             return 1
         return 0
     README.write_text(wanted)
