@@ -99,6 +99,17 @@ def test_agent_unit_has_the_go_policy_dropin(host):
     assert "GOPROXY=%s" % expected_goproxy(host) in value.split()
 
 
+def test_a_runner_no_variable_names_is_found_and_gets_the_policy(host):
+    """actions.runner.corp-build.lab-agent.service is not in go_proxy_systemd_units: ci_agent.yml found it."""
+    unit = "actions.runner.corp-build.lab-agent.service"
+    assert "go_proxy_systemd_units" in (EXAMPLES / "inventory" / "group_vars" / "ci_agents.yml").read_text()
+    assert unit not in (EXAMPLES / "inventory" / "group_vars" / "ci_agents.yml").read_text()
+    dropin = host.file("/etc/systemd/system/%s.d/go-proxy.conf" % unit)
+    assert dropin.is_file
+    value = host.check_output("systemctl show --property=Environment --value %s" % unit)
+    assert "GOPROXY=%s" % expected_goproxy(host) in value.split()
+
+
 def test_agent_gets_the_policy_at_its_next_start(host):
     """Not restarted by ansible-pull (go_proxy_restart_units: false in group_vars/ci_agents.yml); restarted, it has the policy."""
     record = host.file(RECORD)
