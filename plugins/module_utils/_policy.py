@@ -26,6 +26,8 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs import UnitNameError, service_names
+
 
 class PolicyError(ValueError):
     """A policy value that Go, dockerd or a config file would refuse or misread."""
@@ -621,8 +623,10 @@ def validate_go_policy(policy):
 
     Unset values come back as ``[]`` (pattern and flag lists) or ``None``
     (``go_proxy_sumdb``, ``go_proxy_toolchain``); Go reads an empty GONOPROXY or
-    GONOSUMDB as unset, so the two mean the same. Keys other than the policy's
-    are ignored.
+    GONOSUMDB as unset, so the two mean the same. ``go_proxy_urls`` must name
+    at least one proxy. ``go_proxy_systemd_units``, when given, comes back as
+    service names (``gitlab-runner`` -> ``gitlab-runner.service``). Keys other
+    than the policy's are ignored.
     """
     if not isinstance(policy, dict):
         raise PolicyError('the go_proxy policy must be a dict of go_proxy_* variables, got %s' % show(policy))
@@ -659,6 +663,14 @@ def validate_go_policy(policy):
     toolchain = policy.get('go_proxy_toolchain') or None
     normalised['go_proxy_toolchain'] = None if toolchain is None else validate_gotoolchain(toolchain,
                                                                                            'go_proxy_toolchain')
+    if 'go_proxy_systemd_units' in policy:
+        try:
+            normalised['go_proxy_systemd_units'] = service_names(policy['go_proxy_systemd_units'])
+        except UnitNameError as error:
+            raise PolicyError(str(error)) from None
+    if not normalised['go_proxy_urls']:
+        raise PolicyError('go_proxy_urls is empty: give the corporate Go module proxies in priority order, '
+                          'or set go_proxy_state: absent to remove the policy from this host')
     return normalised
 
 
