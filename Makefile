@@ -67,6 +67,11 @@ sanity: $(SANITY_VENV)/.installed ## ansible-test sanity on a copy under ansible
 	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SANITY_DIR)
 	# A repository of its own, or ansible-test asks this checkout's git, which ignores .build/.
 	git -C $(SANITY_DIR) init -q
+	# ansible-test bootstraps pip in each sanity venv with a get-pip.py it downloads from a host of its own,
+	# which this network does not reach: a stand-in (ensurepip, then PyPI) takes that script's place in its cache.
+	pip_version=$$($(CURDIR)/$(SANITY_VENV)/bin/python -c 'from ansible_test._internal.python_requirements import get_venv_packages; print(get_venv_packages(type("Python", (), {"version": "3.11"})())["pip"])')
+	get_pip=$$HOME/.ansible/test/cache/get_pip_$${pip_version//./_}.py
+	[ -s "$$get_pip" ] || install -D -m 0644 scripts/ansible-test-get-pip.py "$$get_pip"
 	# --requirements: ansible-test installs the tool versions it pins (from PyPI) into $(SANITY_VENV).
 	cd $(SANITY_DIR) && $(CURDIR)/$(SANITY_VENV)/bin/ansible-test sanity --local --requirements --python 3.11 --color no
 
