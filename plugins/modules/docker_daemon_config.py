@@ -172,6 +172,11 @@ created:
   returned: always
   type: bool
   sample: false
+created_directory:
+  description: The directory of the file, when it did not exist (dockerd not installed yet) and was made, mode 0755.
+  returned: when the directory was made
+  type: str
+  sample: /etc/docker
 backup_file:
   description: The copy of the old file, when O(backup) made one.
   returned: when a backup was made
@@ -228,6 +233,7 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import 
 )
 
 DOCKER_PIDFILE = '/run/docker.pid'
+NEW_DIRECTORY_MODE = 0o755
 NEW_FILE_MODE = '0644'
 
 
@@ -434,6 +440,10 @@ class DaemonConfig:
         touched = [key for key in MANAGED_KEYS if new_config.get(key) != config.get(key)]
         action = 'created' if not existed else 'updated'
         if not self.module.check_mode:
+            parent = os.path.dirname(self.path)
+            if not os.path.isdir(parent):  # dockerd is not installed yet: the file waits for it
+                os.makedirs(parent, NEW_DIRECTORY_MODE)
+                self.result['created_directory'] = parent
             self.write(after_text, temporary, existed)
         would = 'would be ' if self.module.check_mode else ''
         self.finish(new_config, '%s %s%s (%s)' % (self.path, would, action, ', '.join(touched) or 'file created'))
