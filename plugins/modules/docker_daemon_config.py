@@ -75,15 +75,26 @@ options:
   allow_path:
     description:
       - Accept a path in a mirror URL. Docker Engine 24 and newer accept one; older engines refuse it.
+      - Unset, the host's engine decides (RV(engine.version)); with no engine installed, a path is refused.
     type: bool
-    default: false
   validate:
     description:
       - A command that checks the new file before it replaces the old one; C(%s) stands for the new file's path.
-        Use V(dockerd --validate --config-file %s) with Docker Engine 23 and newer.
       - Without it, the module still checks that the new file is JSON and that the registry keys are lists of
         strings.
+      - Mutually exclusive with O(dockerd_validate).
     type: str
+  dockerd_validate:
+    description:
+      - Check the new file with the host's own C(dockerd --validate --config-file) before it replaces the old one,
+        when the engine has that flag (Docker Engine 23 and newer); older engines get the JSON check only.
+    type: bool
+    default: false
+  names:
+    description:
+      - What to call O(registry_mirrors) and O(insecure_registries) in messages, for a role that passes its own
+        variables, for example a dict whose V(registry_mirrors) key is V(docker_mirrors_registry_mirrors).
+    type: dict
   backup:
     description: Keep a copy of the old file, next to it, with a timestamp in its name, before replacing it.
     type: bool
@@ -196,6 +207,36 @@ insecure_registries:
   type: list
   elements: str
   sample: [registry.lab.corp.example.com:5000]
+engine:
+  description:
+    - The Docker Engine of the host, read before anything is written, so that a role can decide how to apply the
+      file (a reload needs a running daemon under systemd) without a task of its own.
+    - Docker 26's client answers C(null) with exit code 0 when the daemon is down; only a registry configuration in
+      the answer counts as running.
+  returned: always
+  type: dict
+  contains:
+    installed:
+      description: Whether C(dockerd) was found (in C(PATH) or the sbin directories).
+      type: bool
+    dockerd:
+      description: Its path; empty when it is not installed.
+      type: str
+      sample: /usr/sbin/dockerd
+    version:
+      description: Its version; empty when it is not installed.
+      type: str
+      sample: 20.10.24
+    running:
+      description: Whether the daemon answers C(docker info).
+      type: bool
+    registry_config:
+      description: The C(RegistryConfig) the running daemon reports (its mirrors and insecure registries); null when
+        it does not run.
+      type: dict
+    systemd:
+      description: Whether systemd runs the host (C(/run/systemd/system) exists).
+      type: bool
 msg:
   description: What was done.
   returned: always
@@ -203,7 +244,9 @@ msg:
   sample: /etc/docker/daemon.json updated (registry-mirrors)
 """
 
+import json
 import os
+import re
 import shlex
 import tempfile
 
@@ -233,6 +276,7 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import 
 )
 
 DOCKER_PIDFILE = '/run/docker.pid'
+SBIN_DIRECTORIES = ['/usr/local/sbin', '/usr/sbin', '/sbin']
 NEW_DIRECTORY_MODE = 0o755
 NEW_FILE_MODE = '0644'
 
@@ -321,18 +365,56 @@ class DaemonStart:
         return None
 
 
+def read_engine(module):
+    """The host's Docker Engine: installed, its version, whether it runs and with which registry settings."""
+    engine = dict(installed=False, dockerd='', version='', running=False, registry_config=None,
+                  systemd=os.path.isdir('/run/systemd/system'))
+    dockerd = module.get_bin_path('dockerd', opt_dirs=SBIN_DIRECTORIES)
+    if dockerd:
+        engine.update(installed=True, dockerd=dockerd)
+        rc, out, err = module.run_command([dockerd, '--version'])
+        match = re.search(r'[0-9]+\.[0-9]+(\.[0-9]+)?', out) if rc == 0 else None
+        if match:
+            engine['version'] = match.group(0)
+    docker = module.get_bin_path('docker', opt_dirs=SBIN_DIRECTORIES)
+    if docker:
+        rc, out, err = module.run_command([docker, 'info', '--format', '{{json .RegistryConfig}}'])
+        try:
+            config = json.loads(out or 'null') if rc == 0 else None
+        except ValueError:
+            config = None
+        if isinstance(config, dict):
+            engine.update(running=True, registry_config=config)
+    return engine
+
+
+def engine_at_least(engine, major):
+    """Whether the engine's version is major.0 or newer (False when no engine is installed)."""
+    version = engine['version']
+    return bool(version) and int(version.split('.')[0]) >= major
+
+
 class DaemonConfig:
     def __init__(self, module):
         self.module = module
         self.params = module.params
         self.path = os.path.realpath(self.params['path'])
-        self.result = dict(changed=False, path=self.path, created=False)
+        self.engine = read_engine(module)
+        self.result = dict(changed=False, path=self.path, created=False, engine=self.engine)
+        if self.params['allow_path'] is None:
+            self.params['allow_path'] = engine_at_least(self.engine, 24)
+        if self.params['dockerd_validate'] and engine_at_least(self.engine, 23):
+            self.params['validate'] = '%s --validate --config-file %%s' % shlex.quote(self.engine['dockerd'])
         # A mirror URL with credentials is refused, but its password must not be echoed while saying so.
         for value in (self.params['registry_mirrors'] or []) + (self.params['insecure_registries'] or []):
             module.no_log_values.update(url_secrets(value))
 
     def fail(self, msg):
         self.module.fail_json(msg=msg, **self.result)
+
+    def name(self, option):
+        """What to call an option in a message: the caller's own variable, when it says so."""
+        return (self.params['names'] or {}).get(option) or option
 
     def policy(self):
         """The validated lists (None for a key that is not managed)."""
@@ -342,9 +424,9 @@ class DaemonConfig:
             return mirrors, insecure
         try:
             if mirrors is not None:
-                mirrors = validate_registry_mirrors(mirrors, 'registry_mirrors', self.params['allow_path'])
+                mirrors = validate_registry_mirrors(mirrors, self.name('registry_mirrors'), self.params['allow_path'])
             if insecure is not None:
-                insecure = validate_insecure_registries(insecure, 'insecure_registries')
+                insecure = validate_insecure_registries(insecure, self.name('insecure_registries'))
         except PolicyError as error:
             self.fail(str(error))
         return mirrors, insecure
@@ -469,13 +551,16 @@ def main():
             insecure_registries=dict(type='list', elements='str'),
             strategy=dict(type='str', choices=['replace', 'merge'], default='replace'),
             keep_empty=dict(type='bool', default=False),
-            allow_path=dict(type='bool', default=False),
+            allow_path=dict(type='bool'),
             validate=dict(type='str'),
+            dockerd_validate=dict(type='bool', default=False),
+            names=dict(type='dict'),
             backup=dict(type='bool', default=False),
             check_flags=dict(type='bool', default=True),
             unit=dict(type='str', default='docker.service'),
         ),
         add_file_common_args=True,
+        mutually_exclusive=[('validate', 'dockerd_validate')],
         supports_check_mode=True,
     )
     try:

@@ -61,6 +61,34 @@ CASES = {
         {"go_proxy_systemd_units": ["../../../etc/cron.d/evil"]},
         "go_proxy_systemd_units entry '../../../etc/cron.d/evil' is not a service name",
     ),
+    "a proxy URL with another scheme": (
+        {"go_proxy_urls": ["htp://goproxy.corp.example.com"]},
+        "go_proxy_urls entry 'htp://goproxy.corp.example.com' has scheme 'htp'; use https, http or file",
+    ),
+    "a proxy without a scheme": (
+        {"go_proxy_urls": ["goproxy.corp.example.com"]},
+        "go_proxy_urls entry 'goproxy.corp.example.com' has no scheme",
+    ),
+    "a space in a proxy URL": (
+        {"go_proxy_urls": [LAB["lab_goproxy_url"] + "/ x"]},
+        "go_proxy_urls entry '%s/ x' contains a space" % LAB["lab_goproxy_url"],
+    ),
+    "a GOFLAGS entry that is not a flag": (
+        {"go_proxy_flags": ["mod=mod"]},
+        "go_proxy_flags entry 'mod=mod' is not shaped -flag or -flag=value",
+    ),
+    "';' in GOPRIVATE": (
+        {"go_proxy_private": ["corp.example.com;touch %s" % PWNED]},
+        "go_proxy_private entry 'corp.example.com;touch /tmp/pwned' contains a ';'",
+    ),
+    "backslash in GONOPROXY": (
+        {"go_proxy_noproxy": ["corp.example.com\\x"]},
+        "go_proxy_noproxy entry 'corp.example.com\\x' contains a backslash",
+    ),
+    "GOSUMDB name without its key": (
+        {"go_proxy_sumdb": "sum.corp.example.com"},
+        "go_proxy_sumdb 'sum.corp.example.com' names the database 'sum.corp.example.com' without its public key",
+    ),
     "no proxy": (
         {"go_proxy_urls": []},
         "go_proxy_urls is empty",

@@ -58,9 +58,10 @@ def test_failing_host_fails_at_its_gate_naming_the_dead_mirror(fleet, lab):
 
 
 def test_failing_host_passed_its_go_gate_yet_got_no_go_policy(fleet):
-    # Its Go proxy answers, so only the order (every gate before any write) kept the Go policy off it.
-    assert re.search(r"TASK \[buildfleet\.mirrors\.go_proxy : Probe the proxies[^\n]*\n(?:(?!TASK \[)[^\n]*\n)*?ok: \[%s\]"
-                     % re.escape(FAILING_HOST), fleet.first.output), fleet.first.output
+    # Its Go proxy answers (its gate passed: the Go environment was computed from the probes), so only the order
+    # (every gate before any write) kept the Go policy off it.
+    assert re.search(r"TASK \[buildfleet\.mirrors\.go_proxy : Compute the Go environment to write[^\n]*\n"
+                     r"(?:(?!TASK \[)[^\n]*\n)*?ok: \[%s\]" % re.escape(FAILING_HOST), fleet.first.output), fleet.first.output
     assert "/etc/profile.d/go-proxy.sh" not in fleet.after_second[FAILING_HOST]
     assert "/etc/profile.d/go-proxy.sh" in fleet.after_second[healthy_hosts()[0]]
 

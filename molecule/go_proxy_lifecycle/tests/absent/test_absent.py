@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from golab import GO_DEFAULT_GOPROXY, GO_DEFAULT_GOSUMDB, RUNNER_DROPIN, go_env, go_version, run_playbook, unit_environment
+from golab import GO_DEFAULT_GOPROXY, GO_DEFAULT_GOSUMDB, RUNNER_DROPIN, attempt, go_env, go_version, run_playbook, unit_environment
 from labinfra import as_login_user, group_hosts
 
 testinfra_hosts = group_hosts("build_servers")
@@ -68,3 +68,19 @@ def test_goroot_go_env_is_the_package_file_again(host, runs):
 
 def test_runner_unit_has_no_policy_left(host, runs):
     assert unit_environment(host, "lab-runner.service") == {}
+
+
+CONVERGE = Path(__file__).resolve().parents[3] / "go_proxy" / "converge.yml"
+
+
+@pytest.fixture(scope="module")
+def checked_after_absent(runs):
+    """The first policy again, in check mode, on the hosts state absent left without any policy."""
+    return attempt(None, "--check", "--diff", playbook=CONVERGE)
+
+
+def test_check_mode_on_a_host_without_the_policy_shows_it_and_changes_nothing(host, checked_after_absent):
+    assert checked_after_absent.run.rc == 0, checked_after_absent.run.output
+    assert checked_after_absent.run.recap()[host.backend.host]["changed"] > 0
+    assert "+export GOPROXY=" in checked_after_absent.run.output
+    assert checked_after_absent.after[host.backend.host] == checked_after_absent.before[host.backend.host]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -45,6 +47,7 @@ def daemon_json(tmp_path):
 def run(tmp_path):
     def run_module(check_mode=False, diff=False, **module_args):
         module_args.setdefault('check_flags', False)
+        module_args.setdefault('allow_path', False)
         arguments = dict(module_args, _ansible_check_mode=check_mode, _ansible_diff=diff,
                          _ansible_tmpdir=str(tmp_path / 'tmp'))
         (tmp_path / 'tmp').mkdir(exist_ok=True)
@@ -116,6 +119,17 @@ def test_creates_a_missing_file_with_mode_0644(run, daemon_json):
     assert json.loads(daemon_json.read_text()) == {'registry-mirrors': [MIRROR + '/'],
                                                    'insecure-registries': ['reg.example:5000']}
     assert stat.S_IMODE(daemon_json.stat().st_mode) == 0o644
+
+
+def test_makes_the_directory_of_a_file_whose_engine_is_not_installed_yet(run, tmp_path):
+    daemon_json = tmp_path / 'etc' / 'docker' / 'daemon.json'
+    checked = run(check_mode=True, path=str(daemon_json), registry_mirrors=[MIRROR])
+    assert checked.result['changed'] is True and not daemon_json.parent.exists()
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR])
+    assert done.result['changed'] is True
+    assert done.result['created_directory'] == str(daemon_json.parent)
+    assert stat.S_IMODE(daemon_json.parent.stat().st_mode) == 0o755
+    assert json.loads(daemon_json.read_text()) == {'registry-mirrors': [MIRROR + '/']}
 
 
 def test_check_mode_on_a_missing_file_creates_nothing(run, daemon_json):
@@ -200,6 +214,48 @@ def test_refuses_mirrors_dockerd_refuses(run, daemon_json, mirrors, fragment):
 def test_a_path_is_accepted_when_allowed(run, daemon_json):
     done = run(path=str(daemon_json), registry_mirrors=['https://mirror.example/hub'], allow_path=True)
     assert done.result['registry_mirrors'] == ['https://mirror.example/hub/']
+
+
+def engine_of_this_machine():
+    """This machine's own Docker Engine, asked directly: (dockerd path, version, RegistryConfig or None)."""
+    dockerd = shutil.which('dockerd', path=os.environ.get('PATH', '') + ':/usr/local/sbin:/usr/sbin:/sbin')
+    version = ''
+    if dockerd:
+        version = re.search(r'[0-9]+\.[0-9]+(\.[0-9]+)?', subprocess.check_output([dockerd, '--version'], text=True)).group(0)
+    docker = shutil.which('docker')
+    info = subprocess.run([docker, 'info', '--format', '{{json .RegistryConfig}}'], capture_output=True, text=True,
+                          check=False) if docker else None
+    config = json.loads(info.stdout or 'null') if info is not None and info.returncode == 0 else None
+    return dockerd or '', version, config if isinstance(config, dict) else None
+
+
+def test_reports_the_engine_as_dockerd_and_docker_info_report_it(run, daemon_json):
+    daemon_json.write_text(LAB_TEXT)
+    engine = run(path=str(daemon_json), registry_mirrors=[MIRROR]).result['engine']
+    dockerd, version, config = engine_of_this_machine()
+    assert (engine['installed'], engine['dockerd'], engine['version']) == (bool(dockerd), dockerd, version)
+    assert (engine['running'], engine['registry_config']) == (config is not None, config)
+    assert engine['systemd'] is os.path.isdir('/run/systemd/system')
+
+
+def test_without_allow_path_the_engine_decides_whether_a_path_is_accepted(run, daemon_json):
+    daemon_json.write_text(LAB_TEXT)
+    done = run(path=str(daemon_json), registry_mirrors=['https://mirror.example/hub'], allow_path=None,
+               names={'registry_mirrors': 'docker_mirrors_registry_mirrors'})
+    dummy, version, dummy2 = engine_of_this_machine()
+    if version and int(version.split('.')[0]) >= 24:
+        assert done.result['registry_mirrors'] == ['https://mirror.example/hub/']
+    else:
+        assert done.result['failed'] is True
+        assert done.result['msg'].startswith("docker_mirrors_registry_mirrors entry 'https://mirror.example/hub' has a path")
+        assert 'Docker Engine before 24 refuses a path' in done.result['msg']
+        assert daemon_json.read_text() == LAB_TEXT
+
+
+def test_dockerd_validate_and_validate_exclude_each_other(run, daemon_json):
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR], validate='true %s', dockerd_validate=True)
+    assert done.result['failed'] is True
+    assert 'mutually exclusive' in done.result['msg']
 
 
 def test_absent_removes_the_keys_and_keeps_the_rest(run, daemon_json):
