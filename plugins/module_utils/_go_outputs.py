@@ -67,30 +67,27 @@ def render_profile(environment):
     return '\n'.join(lines) + '\n'
 
 
-def render_manager_dropin(environment):
-    """/etc/systemd/system.conf.d/go-proxy.conf: DefaultEnvironment for every service started afterwards."""
+def _render_systemd_dropin(section, key, reader, environment):
     lines = [
         '# ' + HEADER,
-        '# The Go module policy for every service systemd starts after a daemon-reload.',
+        '# The Go module policy for %s.' % reader,
         '# Each assignment is double-quoted (GOFLAGS and a GOSUMDB URL may hold spaces);',
         "# '%' is doubled because systemd expands %-specifiers here.",
-        '[Manager]',
+        '[%s]' % section,
     ]
-    lines += ['DefaultEnvironment=%s' % _systemd_assignment(name, value) for name, value in environment.items()]
+    lines += ['%s=%s' % (key, _systemd_assignment(name, value)) for name, value in environment.items()]
     return '\n'.join(lines) + '\n'
+
+
+def render_manager_dropin(environment):
+    """/etc/systemd/system.conf.d/go-proxy.conf: DefaultEnvironment for every service started afterwards."""
+    return _render_systemd_dropin('Manager', 'DefaultEnvironment',
+                                  'every service systemd starts after a daemon-reload', environment)
 
 
 def render_unit_dropin(environment):
-    """/etc/systemd/system/<unit>.d/go-proxy.conf: Environment= for one service."""
-    lines = [
-        '# ' + HEADER,
-        "# The Go module policy for this service, whatever the manager's DefaultEnvironment says.",
-        '# Each assignment is double-quoted (GOFLAGS and a GOSUMDB URL may hold spaces);',
-        "# '%' is doubled because systemd expands %-specifiers in unit files.",
-        '[Service]',
-    ]
-    lines += ['Environment=%s' % _systemd_assignment(name, value) for name, value in environment.items()]
-    return '\n'.join(lines) + '\n'
+    """/etc/systemd/system/<unit>.d/go-proxy.conf: Environment= for one service, whatever DefaultEnvironment says."""
+    return _render_systemd_dropin('Service', 'Environment', 'this service', environment)
 
 
 def environment_owned(text):

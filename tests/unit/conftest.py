@@ -218,18 +218,24 @@ class ModuleRun:
         self.result = json.loads(completed.stdout)
 
 
+def run_collection_module(name, work_dir, module_args, check_mode=False, diff=False):
+    """Run one of the collection's modules as Ansible would on a host: JSON arguments in a file, JSON on stdout."""
+    tmpdir = Path(work_dir) / 'tmp'
+    tmpdir.mkdir(exist_ok=True)
+    arguments = dict(module_args, _ansible_check_mode=check_mode, _ansible_diff=diff, _ansible_tmpdir=str(tmpdir))
+    args_file = Path(work_dir) / 'args.json'
+    args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': arguments}))
+    completed = subprocess.run(
+        [sys.executable, '-m', 'ansible_collections.buildfleet.mirrors.plugins.modules.' + name, str(args_file)],
+        capture_output=True, text=True, env=clean_environment(), cwd=str(work_dir), timeout=120, check=False)
+    return ModuleRun(completed)
+
+
 @pytest.fixture
 def run_module(tmp_path):
-    """Run mirror_check as Ansible would on a host: JSON arguments in a file, JSON result on stdout."""
+    """Run mirror_check on this machine as a host."""
     def run(check_mode=False, **module_args):
-        arguments = dict(module_args, _ansible_check_mode=check_mode)
-        args_file = tmp_path / 'args.json'
-        args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': arguments}))
-        completed = subprocess.run(
-            [sys.executable, '-m', 'ansible_collections.buildfleet.mirrors.plugins.modules.mirror_check',
-             str(args_file)],
-            capture_output=True, text=True, env=clean_environment(), cwd=str(tmp_path), timeout=120, check=False)
-        return ModuleRun(completed)
+        return run_collection_module('mirror_check', tmp_path, module_args, check_mode)
     return run
 
 

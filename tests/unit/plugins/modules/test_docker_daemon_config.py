@@ -17,23 +17,16 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 
 import pytest
 
-from conftest import clean_environment
+from conftest import run_collection_module
 
 from ansible_collections.buildfleet.mirrors.plugins.modules import docker_daemon_config
 
 LAB_TEXT = '{\n    "bridge": "none",\n    "iptables": false,\n    "ip6tables": false,\n    "log-opts": {"max-size": "10m"}\n}\n'
 MIRROR = 'https://mirror.corp.example.com'
 MIRROR2 = 'http://127.0.0.1:15000'
-
-
-class Run:
-    def __init__(self, completed):
-        self.rc = completed.returncode
-        self.result = json.loads(completed.stdout)
 
 
 @pytest.fixture
@@ -48,16 +41,7 @@ def run(tmp_path):
     def run_module(check_mode=False, diff=False, **module_args):
         module_args.setdefault('check_flags', False)
         module_args.setdefault('allow_path', False)
-        arguments = dict(module_args, _ansible_check_mode=check_mode, _ansible_diff=diff,
-                         _ansible_tmpdir=str(tmp_path / 'tmp'))
-        (tmp_path / 'tmp').mkdir(exist_ok=True)
-        args_file = tmp_path / 'args.json'
-        args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': arguments}))
-        completed = subprocess.run(
-            [sys.executable, '-m', 'ansible_collections.buildfleet.mirrors.plugins.modules.docker_daemon_config',
-             str(args_file)], capture_output=True, text=True, env=clean_environment(), cwd=str(tmp_path),
-            timeout=60, check=False)
-        return Run(completed)
+        return run_collection_module('docker_daemon_config', tmp_path, module_args, check_mode, diff)
     return run_module
 
 

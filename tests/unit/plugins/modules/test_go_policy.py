@@ -12,25 +12,16 @@ that login shells do not get the policy: that is how the rollback is tested.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
-from conftest import clean_environment
+from conftest import run_collection_module
 
 POLICY = {'GOPROXY': 'https://goproxy.corp.example.com,direct', 'GOPRIVATE': 'corp.example.com',
           'GONOPROXY': 'none', 'GOFLAGS': '-mod=readonly -trimpath'}
 PACKAGE_GO_ENV = 'GOPROXY=https://proxy.golang.org,direct\nGOSUMDB=sum.golang.org\n'
-
-
-class Run:
-    def __init__(self, completed):
-        self.rc = completed.returncode
-        self.result = json.loads(completed.stdout)
 
 
 @pytest.fixture
@@ -55,15 +46,7 @@ def run(tmp_path, root):
         module_args.update(profile_d_path=str(root / 'etc/profile.d/go-proxy.sh'),
                            etc_environment_path=str(root / 'etc/environment'),
                            systemd_dir=str(root / 'etc/systemd'), goroot_parents=[str(root / 'usr/lib')])
-        arguments = dict(module_args, _ansible_check_mode=check_mode, _ansible_diff=diff,
-                         _ansible_tmpdir=str(tmp_path / 'tmp'))
-        (tmp_path / 'tmp').mkdir(exist_ok=True)
-        args_file = tmp_path / 'args.json'
-        args_file.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': arguments}))
-        completed = subprocess.run(
-            [sys.executable, '-m', 'ansible_collections.buildfleet.mirrors.plugins.modules.go_policy', str(args_file)],
-            capture_output=True, text=True, env=clean_environment(), cwd=str(tmp_path), timeout=120, check=False)
-        return Run(completed)
+        return run_collection_module('go_policy', tmp_path, module_args, check_mode, diff)
     return run_module
 
 
