@@ -6,6 +6,8 @@ which do change them, come last. (Check mode of a policy change is proven in go_
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from golab import attempt, go_env
 from labinfra import as_login_user, group_hosts, host as lab_host, lab_vars
@@ -13,6 +15,7 @@ from labinfra import as_login_user, group_hosts, host as lab_host, lab_vars
 testinfra_hosts = group_hosts("build_servers")
 
 SHADOW = "/etc/profile.d/zz-local-go.sh"
+SITE = Path(__file__).resolve().parents[3] / "playbooks" / "site.yml"
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +26,13 @@ def lab():
 @pytest.fixture(scope="module")
 def strict(lab):
     return attempt({"go_proxy_urls": [lab["lab_closed_url"], lab["lab_goproxy_url"]]})
+
+
+@pytest.fixture(scope="module")
+def strict_through_site(lab):
+    """The same dead proxy through buildfleet.mirrors.site, whose one probe task serves both roles' gates."""
+    return attempt({"go_proxy_urls": [lab["lab_closed_url"], lab["lab_goproxy_url"]],
+                    "buildfleet_site_hosts": "build_servers", "buildfleet_site_docker_mirrors": False}, playbook=SITE)
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +92,16 @@ def test_strict_fails_the_host_and_names_the_proxy_that_did_not_answer(host, str
 
 def test_strict_changes_no_file_under_etc(host, strict):
     assert strict.after[_name(host)] == strict.before[_name(host)]
+
+
+def test_strict_through_the_site_playbook_fails_the_host_untouched_and_says_why(host, strict_through_site, lab):
+    run = strict_through_site.run
+    assert run.rc != 0
+    message = ("go_proxy_validate is strict and 1 of 2 mirrors did not answer from %s, so nothing was changed on it: "
+               "goproxy %s: connection refused." % (_name(host), lab["lab_closed_url"]))
+    # Every build server fails here, so Ansible runs no summary play: the failure itself names the role.
+    assert "go_proxy: " + message in run.text, run.output
+    assert strict_through_site.after[_name(host)] == strict_through_site.before[_name(host)]
 
 
 def test_a_policy_login_shells_would_not_get_fails_and_is_rolled_back(host, shadowed, lab):
