@@ -209,6 +209,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs import (
+    DROPIN_NAME,
     Paths,
     UnitNameError,
     changed_units,
@@ -315,7 +316,7 @@ class GoPolicy:
 
     def old_unit_dropins(self):
         found = []
-        for dropin in sorted(glob.glob(os.path.join(self.paths.unit_dir, '*.d', 'go-proxy.conf'))):
+        for dropin in sorted(glob.glob(os.path.join(self.paths.unit_dir, '*.d', DROPIN_NAME))):
             text = _read(dropin)
             if text is not None and is_ours(text):
                 found.append(dropin)
@@ -352,7 +353,7 @@ class GoPolicy:
         os.unlink(path)
         directory = os.path.dirname(path)
         # A drop-in alone in its directory goes with it; never a directory the host had other files in.
-        if os.path.basename(path) == 'go-proxy.conf' and directory.endswith('.d') and not os.listdir(directory):
+        if os.path.basename(path) == DROPIN_NAME and directory.endswith('.d') and not os.listdir(directory):
             self.removed_dirs.append(Snapshot(directory))
             os.rmdir(directory)
 
