@@ -61,19 +61,25 @@ lint: venv collection ## yamllint and ansible-lint
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint
 
-.PHONY: sanity
-sanity: $(SANITY_VENV)/.installed ## ansible-test sanity on a copy under ansible_collections/buildfleet/mirrors
+# ansible-test sanity of the ansible-core installed in the virtual environment $(1), on a copy under
+# ansible_collections/buildfleet/mirrors.
+define run_sanity
 	rm -rf $(SANITY_DIR); mkdir -p $(SANITY_DIR)
 	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(SANITY_DIR)
 	# A repository of its own, or ansible-test asks this checkout's git, which ignores .build/.
 	git -C $(SANITY_DIR) init -q
 	# ansible-test bootstraps pip in each sanity venv with a get-pip.py it downloads from a host of its own,
 	# which this network does not reach: a stand-in (ensurepip, then PyPI) takes that script's place in its cache.
-	pip_version=$$($(CURDIR)/$(SANITY_VENV)/bin/python -c 'from ansible_test._internal.python_requirements import get_venv_packages; print(get_venv_packages(type("Python", (), {"version": "3.11"})())["pip"])')
+	pip_version=$$($(CURDIR)/$(1)/bin/python -c 'from ansible_test._internal.python_requirements import get_venv_packages; print(get_venv_packages(type("Python", (), {"version": "3.11"})())["pip"])')
 	get_pip=$$HOME/.ansible/test/cache/get_pip_$${pip_version//./_}.py
 	[ -s "$$get_pip" ] || install -D -m 0644 scripts/ansible-test-get-pip.py "$$get_pip"
-	# --requirements: ansible-test installs the tool versions it pins (from PyPI) into $(SANITY_VENV).
-	cd $(SANITY_DIR) && $(CURDIR)/$(SANITY_VENV)/bin/ansible-test sanity --local --requirements --python 3.11 --color no
+	# --requirements: ansible-test installs the tool versions it pins (from PyPI) into $(1).
+	(cd $(SANITY_DIR) && $(CURDIR)/$(1)/bin/ansible-test sanity --local --requirements --python 3.11 --color no)
+endef
+
+.PHONY: sanity
+sanity: $(SANITY_VENV)/.installed ## ansible-test sanity on a copy under ansible_collections/buildfleet/mirrors
+	$(call run_sanity,$(SANITY_VENV))
 
 .PHONY: unit
 unit: venv collection ## pytest for module_utils, modules and filters
@@ -84,8 +90,27 @@ molecule: venv collection images ## every Molecule scenario (SCENARIOS="lab ..."
 	# Lab containers share the host's network and fixed ports: one scenario at a time.
 	for s in $(SCENARIOS); do flock $(LAB_LOCK) $(BIN)/molecule test -s $$s; done
 
+# The older ansible-core releases that meta/runtime.yml claims (2.19 is the development version above):
+# each gets a virtual environment of its own (tests/matrix/requirements-<release>.txt), the unit tests and sanity.
+CORE_MATRIX ?= 2.16 2.17 2.18
+
+.venv-core-%/.installed: tests/matrix/requirements-%.txt
+	python3 -m venv .venv-core-$*
+	.venv-core-$*/bin/pip install -q --upgrade pip
+	.venv-core-$*/bin/pip install -q -r $<
+	touch $@
+
+.PHONY: matrix
+matrix: collection $(foreach core,$(CORE_MATRIX),.venv-core-$(core)/.installed) ## unit tests and sanity on every older ansible-core the collection claims
+	for core in $(CORE_MATRIX); do
+	  echo "=== ansible-core $$core: unit tests"
+	  .venv-core-$$core/bin/pytest tests/unit -q -p no:cacheprovider
+	done
+	$(foreach core,$(CORE_MATRIX),$(call run_sanity,.venv-core-$(core))
+	)
+
 .PHONY: test
-test: lint build sanity unit molecule ## every layer: lint, package, sanity, unit, molecule
+test: lint build sanity unit matrix molecule ## every layer: lint, package, sanity, unit, molecule
 
 .PHONY: build
 build: venv ## build the collection tarball and check that no test or lab file is in it
