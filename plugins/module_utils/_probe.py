@@ -642,7 +642,7 @@ def describe_failure(error, timeout):
         return str(error.reason)
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
-    if type(error) is OSError and str(error).startswith('Tunnel connection failed'):  # http.client's CONNECT
+    if isinstance(error, OSError) and str(error).startswith('Tunnel connection failed: '):  # http.client's CONNECT
         return 'the proxy refused the tunnel: %s' % str(error).partition(': ')[2]
     return '%s: %s' % (type(error).__name__, error)
 

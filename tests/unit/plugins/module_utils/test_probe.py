@@ -41,7 +41,6 @@ from local_mirrors import (
     MirrorServer,
     RawServer,
     TunnelProxy,
-    answer_bytes,
     endless_continue,
     redirect_with_trickled_body,
     stream_body,
