@@ -68,6 +68,8 @@ BACKOFF_MAX = 2.0
 # How long the check waits, after a probe's deadline has passed and its sockets were shut, for the probe's thread to
 # notice; a thread still blocked after that (in name resolution, which no socket timeout covers) is left behind.
 ABANDON_GRACE = 0.25
+# With more probes than workers, no probe's deadline runs past this many timeouts from the start of the check.
+CHECK_DEADLINE_FACTOR = 1.5
 
 
 # ---------------------------------------------------------------------------
@@ -249,10 +251,14 @@ class Deadline:
     blocked in a read wakes at once.
     """
 
-    def __init__(self, seconds):
+    def __init__(self, seconds, latest_end=None):
         self.seconds = seconds
         self.started = time.monotonic()
         self.end = self.started + seconds
+        # A probe that starts late, behind max_workers, gets only what is left of the whole check.
+        self.shortened = latest_end is not None and latest_end < self.end
+        if self.shortened:
+            self.end = latest_end
         self.attempts = 0
         self._expired = threading.Event()
         self._lock = threading.Lock()
@@ -261,6 +267,13 @@ class Deadline:
     @property
     def passed(self):
         return self._expired.is_set() or time.monotonic() >= self.end
+
+    def describe(self):
+        """The error of a probe whose deadline passed."""
+        if self.shortened:
+            return ('timed out after %.2gs, what was left of the whole check (%g x timeout, with more probes than '
+                    'max_workers)' % (max(self.end - self.started, 0), CHECK_DEADLINE_FACTOR))
+        return 'timed out after %gs' % self.seconds
 
     def remaining(self):
         """Seconds left; raises DeadlinePassed when none are."""
@@ -683,8 +696,7 @@ def run_probe(probe, fetch, deadline, retries):
             return Outcome(False, refusal.status, _elapsed_ms(started), str(refusal), attempt)
         except Exception as error:  # pylint: disable=broad-exception-caught
             # Why broad: one probe's failure, whatever it is, is that probe's result, never the module's crash.
-            reason = ('timed out after %gs' % deadline.seconds if deadline.passed
-                      else describe_failure(error, deadline.seconds))
+            reason = deadline.describe() if deadline.passed else describe_failure(error, deadline.seconds)
             for secret in secrets:
                 reason = reason.replace(secret, '***')
             outcome = Outcome(False, None, _elapsed_ms(started), reason, attempt)
@@ -713,26 +725,27 @@ def run_probes(probes, fetch, timeout, retries=0, max_workers=None):
     """Run every probe in parallel threads; return the outcomes in the same order.
 
     Each probe has ``timeout`` seconds from its start (retries and back-off
-    included). At most ``max_workers`` run at once; a probe still waiting for a
-    free worker ``timeout`` seconds after the check began is not started and is
-    reported unreachable. So the whole check ends within ``timeout`` (plus
-    ABANDON_GRACE) when every probe can start at once, and within 2 x
-    ``timeout`` (plus ABANDON_GRACE) otherwise, whatever the servers do: at its
-    deadline a probe's sockets are shut, and a thread that is still blocked
-    (name resolution) is left behind. The threads are daemon threads, so such a
-    thread never keeps the process alive.
+    included). At most ``max_workers`` run at once; when probes wait for a free
+    worker, no deadline runs past CHECK_DEADLINE_FACTOR x ``timeout`` from the
+    start of the check: a probe that starts late gets what is left, and one
+    still waiting then is not started and is reported unreachable. So the whole
+    check ends within ``timeout`` when every probe can start at once, and
+    within CHECK_DEADLINE_FACTOR x ``timeout`` otherwise, plus ABANDON_GRACE,
+    whatever the servers do: at its deadline a probe's sockets are shut, and a
+    thread still blocked (in name resolution) is left behind. The threads are
+    daemon threads, so such a thread never keeps the process alive.
     """
     if not probes:
         return []
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
         raise ValueError('timeout must be a finite number of seconds above 0, got %r' % (timeout,))
     workers = max(1, min(max_workers or len(probes), len(probes)))
-    start_by = time.monotonic() + timeout
+    check_end = time.monotonic() + CHECK_DEADLINE_FACTOR * timeout
     slots = [_Slot() for dummy in probes]
     waiting = collections.deque(range(len(probes)))
     changed = threading.Condition()
-    not_started = ('not started: no free worker within the timeout of %gs (%d probes, max_workers %d)'
-                   % (timeout, len(probes), workers))
+    not_started = ('not started: no worker was free before the end of the whole check (%g x timeout of %gs, '
+                   '%d probes, max_workers %d)' % (CHECK_DEADLINE_FACTOR, timeout, len(probes), workers))
 
     def finish(slot, outcome):
         with changed:
@@ -746,11 +759,11 @@ def run_probes(probes, fetch, timeout, retries=0, max_workers=None):
                 if not waiting:
                     return
                 number = waiting.popleft()
-                if time.monotonic() >= start_by:
+                if time.monotonic() >= check_end:
                     slots[number].outcome = Outcome(False, None, None, not_started, 0)
                     changed.notify_all()
                     continue
-                deadline = slots[number].deadline = Deadline(timeout)
+                deadline = slots[number].deadline = Deadline(timeout, check_end)
             try:
                 outcome = run_probe(probes[number], fetch, deadline, retries)
             except BaseException as error:  # pylint: disable=broad-exception-caught
@@ -764,17 +777,17 @@ def run_probes(probes, fetch, timeout, retries=0, max_workers=None):
     with changed:
         while True:
             now = time.monotonic()
-            if now >= start_by:
+            if now >= check_end:
                 while waiting:
                     slots[waiting.popleft()].outcome = Outcome(False, None, None, not_started, 0)
-            wake = start_by if waiting else math.inf
+            wake = check_end if waiting else math.inf
             for slot in slots:
                 if slot.outcome is not None or slot.deadline is None:
                     continue
                 deadline = slot.deadline
                 if now >= deadline.end + ABANDON_GRACE:
-                    slot.outcome = Outcome(False, None, _elapsed_ms(deadline.started),
-                                           'timed out after %gs' % timeout, deadline.attempts)
+                    slot.outcome = Outcome(False, None, _elapsed_ms(deadline.started), deadline.describe(),
+                                           deadline.attempts)
                     continue
                 if now >= deadline.end:
                     deadline.expire()
@@ -819,7 +832,7 @@ def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registr
     already validated mirror URLs. All requests, including each proxy's
     ``/sumdb/<name>/supported``, run at once (up to ``max_workers`` at a time),
     each within its own ``timeout`` deadline, so the whole check costs at most
-    about one ``timeout`` however many mirrors do not answer (two when there
+    about one ``timeout`` however many mirrors do not answer (1.5 when there
     are more probes than ``max_workers``; see :func:`run_probes`).
     """
     goproxy_probes = [plan_goproxy(url, index, probe_module) for index, url in enumerate(goproxy_urls)]

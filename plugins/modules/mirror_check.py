@@ -88,8 +88,10 @@ options:
         C(timed out after <timeout>s).
       - 'What bounds the whole check: when every probe can start at once (the default O(max_workers)), it ends
         within O(timeout), plus a quarter of a second. With more probes than O(max_workers), probes wait for a free
-        worker; a probe still waiting O(timeout) after the check began is not started and is reported unreachable
-        (C(not started: ...)), so the whole check ends within 2 x O(timeout), plus a quarter of a second.'
+        worker, and no probe runs past 1.5 x O(timeout) from the start of the check: a probe that starts late has
+        only what is left of that (its error then says so), and a probe still waiting then is not started and is
+        reported unreachable (C(not started: ...)). So the whole check ends within 1.5 x O(timeout), plus a quarter
+        of a second.'
       - A finite number above 0, at most 3600.
     type: float
     default: 5
