@@ -296,7 +296,7 @@ probes:
       type: int
       sample: 200
     latency_ms:
-      description: Milliseconds the last attempt took, until the answer or the failure.
+      description: Milliseconds the last attempt took, until the answer or the failure; null for a probe that was not started.
       type: int
       sample: 12
     error:
