@@ -3,16 +3,23 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Probe Go module proxies, Go checksum databases and Docker registry mirrors, in parallel.
+"""Probe Go module proxies, Go checksum databases and Docker registry mirrors, in parallel, each within a deadline.
 
-Pure Python: the HTTP request itself is done by an injected ``fetch`` callable,
-so the module can pass one built on Ansible's URL layer (proxies, CA bundles,
-client certificates) while this file stays testable without Ansible.
+Pure Python (no Ansible import): the module hands in the TLS context it built
+with Ansible's ``make_context``, and the tests can hand in any ``fetch``.
 
-The contract of ``fetch(url, timeout)``: return an :class:`HttpAnswer` for any
-HTTP answer, whatever its status (404 and 500 are answers, not failures), and
-raise an exception when no HTTP answer came (timeout, refused connection, TLS
-failure, name resolution failure...).
+``fetch(url, deadline, credentials=None, body_limit=0)`` makes one GET, never
+follows a redirect, and returns an :class:`HttpAnswer` for any HTTP answer,
+whatever its status (404 and 500 are answers, not failures); it raises when no
+HTTP answer came (deadline passed, refused connection, TLS failure, name
+resolution failure...). It reads at most ``body_limit`` bytes of a 2xx answer's
+body and nothing of any other answer's. :class:`HttpFetcher` is the real one:
+it opens the connection itself, so that ``timeout`` is a wall-clock deadline
+whatever the server does (trickled headers, endless ``100 Continue``, a body
+that never ends), which per-read socket timeouts cannot promise.
+
+The planning (which URL answers which question), the redirect rules and the
+judging of answers are here too, next to the report they feed.
 
 Nothing here ever puts a credential in a result or a message: URLs go through
 ``redact_url`` and error texts through the URL's own list of secrets.
@@ -20,16 +27,23 @@ Nothing here ever puts a credential in a result or a message: URLs go through
 
 from __future__ import annotations
 
+import base64
+import collections
+import http.client
+import io
+import json
+import math
+import netrc
 import os
 import socket
 import ssl
+import threading
 import time
+import urllib.request
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.client import HTTPException
 from urllib.error import URLError
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import (
     escape_module_path,
@@ -42,13 +56,35 @@ KINDS = ('goproxy', 'gosumdb', 'registry')
 REQUIREMENTS = ('all', 'any', 'none')
 REGISTRY_API_VERSION_HEADER = 'Docker-Distribution-API-Version'
 
+# What one probe may read: a registry's /v2/ body is '{}', a redirect's body is never needed.
+REGISTRY_BODY_LIMIT = 64 * 1024
+# Status lines and headers of one answer (interim 100 Continue answers included).
+HEAD_LIMIT = 64 * 1024
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# Back-off before retry n (1, 2, ...): 0.2 s, 0.4 s, 0.8 s... never more than 2 s, never past the deadline.
+BACKOFF_FIRST = 0.2
+BACKOFF_MAX = 2.0
+# How long the check waits, after a probe's deadline has passed and its sockets were shut, for the probe's thread to
+# notice; a thread still blocked after that (in name resolution, which no socket timeout covers) is left behind.
+ABANDON_GRACE = 0.25
+# With more probes than workers, no probe's deadline runs past this many timeouts from the start of the check.
+CHECK_DEADLINE_FACTOR = 1.5
+
+
+# ---------------------------------------------------------------------------
+# What a fetch returns, what a probe asks, what it found
+# ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class HttpAnswer:
-    """What a fetch returns: the HTTP status and the response headers."""
+    """What a fetch returns: the HTTP status, the response headers and at most ``body_limit`` bytes of body."""
 
     status: int
     headers: dict = field(default_factory=dict)
+    body: bytes = b''
+    body_truncated: bool = False    # the body holds more than was read
+    received: int = 0               # bytes read from the network for this answer, headers included
 
     def header(self, name):
         """Case-insensitive header lookup."""
@@ -69,6 +105,9 @@ class Probe:
     accepted: tuple = ()    # statuses that mean reachable; empty: any status below 500
     expectation: str = 'an HTTP answer below 500'
     is_local: bool = False  # file:// GOPROXY entries are checked on the host's file system
+    registry: bool = False  # judged as a Registry HTTP API v2 base (see judge_registry)
+    body_limit: int = 0     # bytes of a 2xx body the judgement needs
+    follow_other_hosts: bool = True  # follow a redirect to another host (Go does; dockerd's /v2/ check does not)
 
     def accepts(self, status):
         return status in self.accepted if self.accepted else status < 500
@@ -84,6 +123,27 @@ class Outcome:
     error: str | None
     attempts: int
     answer: HttpAnswer | None = None
+    redirected_to: str | None = None    # the URL that gave the answer, when redirects were followed
+
+
+class ProbeError(Exception):
+    """A probe's failure whose message is already fit to show (redacted)."""
+
+
+class RedirectRefused(ProbeError):
+    """A redirect this probe does not follow; its 3xx answer is the probe's definite answer."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+class AnswerTooLarge(ProbeError):
+    """More bytes arrived before the body than any mirror sends."""
+
+
+class DeadlinePassed(socket.timeout):  # pylint: disable=too-few-public-methods
+    """The probe's deadline passed (a socket.timeout, so code that handles timeouts handles it)."""
 
 
 def join_url(base, suffix):
@@ -129,7 +189,441 @@ def plan_gosumdb(sumdb):
 
 def plan_registry(url, index):
     return Probe('registry', index, url, join_url(url, 'v2/'), (200, 401),
-                 '200 or 401 on /v2/ (the Registry HTTP API v2)')
+                 '200 or 401 on /v2/ (the Registry HTTP API v2)', registry=True,
+                 body_limit=REGISTRY_BODY_LIMIT, follow_other_hosts=False)
+
+
+# ---------------------------------------------------------------------------
+# Judging an answer
+# ---------------------------------------------------------------------------
+
+def judge(probe, answer):
+    """Return why ``answer`` does not make the mirror reachable, or None when it does."""
+    if probe.registry:
+        return judge_registry(answer, probe.expectation)
+    if probe.accepts(answer.status):
+        return None
+    return 'answered HTTP %d, expected %s' % (answer.status, probe.expectation)
+
+
+def _is_json_object(body):
+    try:
+        return isinstance(json.loads(body.decode('utf-8')), dict)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return False
+
+
+def judge_registry(answer, expectation='200 or 401 on /v2/ (the Registry HTTP API v2)'):
+    """A registry answers /v2/ with 200 or 401 and its API version header, or with 200 and a JSON object.
+
+    Docker's registry (and Debian's ``docker-registry``) sends
+    ``Docker-Distribution-Api-Version: registry/2.0`` and ``{}``; a plain web
+    server answering 200 with a page is not a registry, whatever its status.
+    """
+    has_version = answer.header(REGISTRY_API_VERSION_HEADER) is not None
+    if answer.status not in (200, 401):
+        return 'answered HTTP %d, expected %s' % (answer.status, expectation)
+    if has_version:
+        return None
+    if answer.status == 401:
+        return ('answered HTTP 401 without the %s header: a login page, not the Registry HTTP API v2'
+                % REGISTRY_API_VERSION_HEADER)
+    if answer.body_truncated:
+        body = 'a body larger than %d KiB' % (REGISTRY_BODY_LIMIT // 1024)
+    elif _is_json_object(answer.body):
+        return None
+    else:
+        content_type = (answer.header('Content-Type') or '').strip()
+        body = 'a body that is not a JSON object' + (' (%s)' % content_type[:60] if content_type else '')
+    return ('answered HTTP 200 without the %s header and with %s: a web server, not the Registry HTTP API v2'
+            % (REGISTRY_API_VERSION_HEADER, body))
+
+
+# ---------------------------------------------------------------------------
+# The deadline of one probe, and the connection that keeps it
+# ---------------------------------------------------------------------------
+
+class Deadline:
+    """The wall-clock end of one probe: every connect, read, retry and back-off of the probe ends by it.
+
+    The sockets the probe opens are registered here, so that :meth:`expire`,
+    called from another thread when the time is up, can shut them: a thread
+    blocked in a read wakes at once.
+    """
+
+    def __init__(self, seconds, latest_end=None):
+        self.seconds = seconds
+        self.started = time.monotonic()
+        self.end = self.started + seconds
+        # A probe that starts late, behind max_workers, gets only what is left of the whole check.
+        self.shortened = latest_end is not None and latest_end < self.end
+        if self.shortened:
+            self.end = latest_end
+        self.attempts = 0
+        self._expired = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets = set()
+
+    @property
+    def passed(self):
+        return self._expired.is_set() or time.monotonic() >= self.end
+
+    def describe(self):
+        """The error of a probe whose deadline passed."""
+        if self.shortened:
+            return ('timed out after %.2gs, what was left of the whole check (%g x timeout, with more probes than '
+                    'max_workers)' % (max(self.end - self.started, 0), CHECK_DEADLINE_FACTOR))
+        return 'timed out after %gs' % self.seconds
+
+    def remaining(self):
+        """Seconds left; raises DeadlinePassed when none are."""
+        left = self.end - time.monotonic()
+        if left <= 0 or self._expired.is_set():
+            raise DeadlinePassed('timed out')
+        return left
+
+    def pause(self, seconds):
+        """Wait ``seconds`` before a retry and return True; return False at once if the deadline would pass first."""
+        if time.monotonic() + seconds >= self.end:
+            return False
+        return not self._expired.wait(seconds)
+
+    def track(self, sock):
+        with self._lock:
+            self._sockets.add(sock)
+        if self._expired.is_set():
+            _shut(sock)
+
+    def forget(self, sock):
+        with self._lock:
+            self._sockets.discard(sock)
+
+    def expire(self):
+        """The time is up: wake every read of this probe by shutting its sockets."""
+        self._expired.set()
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+
+def _shut(sock):
+    try:
+        # The plain socket call, also for a TLS socket: SSLSocket.shutdown would drop its TLS state under the
+        # feet of the thread that is reading from it.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # not connected yet, or already closed
+
+
+class _Exchange:
+    """One request: its sockets, closed together at the end, and the bytes received, bounded."""
+
+    def __init__(self, deadline, receive_limit):
+        self.deadline = deadline
+        self.receive_limit = receive_limit
+        self.received = 0
+        self._sockets = []
+
+    def own(self, sock):
+        self._sockets.append(sock)
+        self.deadline.track(sock)
+
+    def count(self, size):
+        self.received += size
+        if self.received > self.receive_limit:
+            raise AnswerTooLarge('sent more than %d KiB of status lines and headers: not a mirror\'s answer'
+                                 % (HEAD_LIMIT // 1024))
+
+    def close(self):
+        for sock in self._sockets:
+            self.deadline.forget(sock)
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+class _DeadlineSocket:
+    """A connected socket whose every send and receive waits only until the deadline, and counts what it reads.
+
+    http.client reads through ``makefile('rb')``: each refill of its buffer is
+    one ``recv_into`` here, so a server that trickles bytes or repeats
+    ``100 Continue`` forever runs into the deadline on the next read.
+    """
+
+    def __init__(self, sock, exchange):
+        self.raw = sock
+        self._exchange = exchange
+        self._io_refs = 0
+        self._closed = False
+
+    def _arm(self):
+        self.raw.settimeout(self._exchange.deadline.remaining())
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        self._arm()
+        size = self.raw.recv_into(buffer, nbytes or len(buffer), flags)
+        self._exchange.count(size)
+        return size
+
+    def recv(self, bufsize, flags=0):
+        self._arm()
+        data = self.raw.recv(bufsize, flags)
+        self._exchange.count(len(data))
+        return data
+
+    def sendall(self, data, *flags):
+        self._arm()
+        return self.raw.sendall(data, *flags)
+
+    def makefile(self, mode='rb', buffering=None, **dummy):
+        if mode != 'rb':
+            raise ValueError('only binary reading is supported, not %r' % mode)
+        self._io_refs += 1
+        return io.BufferedReader(socket.SocketIO(self, 'rb'), buffering or io.DEFAULT_BUFFER_SIZE)
+
+    def _decref_socketios(self):
+        self._io_refs -= 1
+        if self._closed:
+            self.close()
+
+    def close(self):
+        # As socket.socket does: a response still reading keeps the socket open (the exchange closes it in the end).
+        self._closed = True
+        if self._io_refs <= 0:
+            self.raw.close()
+
+    def fileno(self):
+        return self.raw.fileno()
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+def _open_socket(host, port, exchange):
+    """socket.create_connection, each address tried only until the deadline, every socket owned by the exchange."""
+    deadline = exchange.deadline
+    last_error = None
+    # Name resolution has no timeout; a thread stuck here is left behind by run_probes at the deadline.
+    for family, kind, proto, dummy, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        exchange.own(sock)
+        try:
+            sock.settimeout(deadline.remaining())
+            sock.connect(address)
+        except OSError as error:
+            if deadline.passed:
+                raise DeadlinePassed('timed out') from None
+            last_error = error
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise last_error or OSError('no address for %s' % host)
+
+
+class _DeadlineHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection that connects, sends and reads within the exchange's deadline."""
+
+    def __init__(self, host, port, exchange):
+        super().__init__(host, port, timeout=exchange.deadline.remaining())
+        self._exchange = exchange
+
+    def connect(self):
+        self.sock = _DeadlineSocket(_open_socket(self.host, self.port, self._exchange), self._exchange)
+        if self._tunnel_host:
+            self._tunnel()  # CONNECT through the proxy, read through the deadline socket as well
+
+
+class _DeadlineHTTPSConnection(_DeadlineHTTPConnection):
+    """HTTPS on top of the deadline connection: the handshake too must end by the deadline."""
+
+    default_port = http.client.HTTPS_PORT
+
+    def __init__(self, host, port, exchange, context):
+        super().__init__(host, port, exchange)
+        self._context = context
+
+    def connect(self):
+        super().connect()
+        server_hostname = self._tunnel_host or self.host
+        tls = self._context.wrap_socket(self.sock.raw, server_hostname=server_hostname,
+                                        do_handshake_on_connect=False)
+        self._exchange.own(tls)
+        tls.settimeout(self._exchange.deadline.remaining())
+        tls.do_handshake()
+        self.sock = _DeadlineSocket(tls, self._exchange)
+
+
+def basic_authorization(user, password):
+    return 'Basic ' + base64.b64encode(('%s:%s' % (user, password)).encode('utf-8')).decode('ascii')
+
+
+@dataclass(frozen=True)
+class _Proxy:
+    host: str
+    port: int
+    authorization: str | None
+
+
+class HttpFetcher:
+    """The real ``fetch``: one GET over a connection of its own, within the probe's deadline.
+
+    It behaves as Ansible's URL layer does for ``ansible.builtin.uri``:
+    ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` from the environment when
+    ``use_proxy`` (a ``CONNECT`` tunnel for https, proxy credentials from the
+    proxy URL), the TLS context built by ``make_context`` (CA bundle, client
+    certificate, ``validate_certs``). Safe to call from many threads.
+    """
+
+    def __init__(self, tls_context, use_proxy=True, user_agent='ansible-buildfleet.mirrors.mirror_check'):
+        self.tls_context = tls_context
+        self.use_proxy = use_proxy
+        self.user_agent = user_agent
+
+    def proxy_for(self, scheme, host_port):
+        """The proxy from the environment for this scheme and host, as urllib's ProxyHandler picks it, or None."""
+        if not self.use_proxy:
+            return None
+        proxy = urllib.request.getproxies().get(scheme)
+        if not proxy or urllib.request.proxy_bypass(host_port):
+            return None
+        parts = urlsplit(proxy if '://' in proxy else 'http://' + proxy)
+        authorization = None
+        if parts.username is not None:
+            authorization = basic_authorization(unquote(parts.username), unquote(parts.password or ''))
+        # As urllib does, the proxy itself is spoken to in plain HTTP whatever its URL's scheme.
+        return _Proxy(parts.hostname, parts.port or 80, authorization)
+
+    def __call__(self, url, deadline, credentials=None, body_limit=0):
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ('http', 'https') or not parts.hostname:
+            raise ProbeError('cannot fetch %s: only http and https URLs with a host' % redact_url(url))
+        port = parts.port or (443 if scheme == 'https' else 80)
+        host_port = parts.netloc.rpartition('@')[2]
+        target = (parts.path or '/') + ('?' + parts.query if parts.query else '')
+        headers = {'User-Agent': self.user_agent, 'Connection': 'close'}
+        if credentials is not None:
+            headers['Authorization'] = basic_authorization(*credentials)
+
+        exchange = _Exchange(deadline, HEAD_LIMIT + body_limit + 1 + io.DEFAULT_BUFFER_SIZE)
+        proxy = self.proxy_for(scheme, host_port)
+        if proxy is None and scheme == 'http':
+            connection = _DeadlineHTTPConnection(parts.hostname, port, exchange)
+        elif proxy is None:
+            connection = _DeadlineHTTPSConnection(parts.hostname, port, exchange, self.tls_context)
+        elif scheme == 'http':
+            connection = _DeadlineHTTPConnection(proxy.host, proxy.port, exchange)
+            target = urlunsplit(('http', host_port, parts.path or '/', parts.query, ''))
+            if proxy.authorization:
+                headers['Proxy-Authorization'] = proxy.authorization
+        else:
+            connection = _DeadlineHTTPSConnection(proxy.host, proxy.port, exchange, self.tls_context)
+            connection.set_tunnel(parts.hostname, port,
+                                  headers={'Proxy-Authorization': proxy.authorization} if proxy.authorization else None)
+        try:
+            connection.request('GET', target, headers=headers)
+            response = connection.getresponse()
+            body = b''
+            if body_limit and 200 <= response.status < 300:
+                body = response.read(body_limit + 1)  # one byte more tells that there was more
+            return HttpAnswer(response.status, dict(response.getheaders()), body[:body_limit],
+                              len(body) > body_limit, exchange.received)
+        finally:
+            exchange.close()
+
+
+# ---------------------------------------------------------------------------
+# Credentials and redirects
+# ---------------------------------------------------------------------------
+
+def _without_userinfo(url):
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition('@')[2]))
+
+
+def request_credentials(url):
+    """Basic auth for the caller's URL: its userinfo, percent-decoded, else ~/.netrc for its host, else None."""
+    parts = urlsplit(url)
+    userinfo, at_sign, dummy = parts.netloc.rpartition('@')
+    if at_sign:
+        user, dummy, password = userinfo.partition(':')
+        return unquote(user), unquote(password)
+    try:
+        login = netrc.netrc(os.environ.get('NETRC')).authenticators(parts.hostname or '')
+    except (OSError, netrc.NetrcParseError):
+        return None
+    if login and login[0] and login[2]:
+        return login[0], login[2]
+    return None
+
+
+def _effective_port(parts):
+    try:
+        return parts.port or {'http': 80, 'https': 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+
+
+def same_host(first, second):
+    """Whether two split URLs name the same host and port (an http:80 to https:443 upgrade counts as the same)."""
+    if (first.hostname or '').lower() != (second.hostname or '').lower():
+        return False
+    first_port, second_port = _effective_port(first), _effective_port(second)
+    if first_port == second_port:
+        return True
+    return ((first.scheme.lower(), first_port) == ('http', 80)
+            and (second.scheme.lower(), second_port) == ('https', 443))
+
+
+def redirect_refusal(probe, origin, current, target, redirects):
+    """Why the redirect from ``current`` to ``target`` is not followed, or None when it is."""
+    shown = redact_url(target)
+    try:
+        parts = urlsplit(target)
+        parts.port  # pylint: disable=pointless-statement  # urlsplit checks the port only when it is read
+    except ValueError:
+        return 'redirected to %s, which is not a valid URL; not followed' % shown
+    scheme = parts.scheme.lower()
+    if redirects >= MAX_REDIRECTS:
+        return 'more than %d redirects (the last to %s); not followed' % (MAX_REDIRECTS, shown)
+    if scheme not in ('http', 'https') or not parts.hostname:
+        return 'redirected to %s, which is not an http or https URL with a host; not followed' % shown
+    if urlsplit(current).scheme.lower() == 'https' and scheme == 'http':
+        return 'redirected from https to http (%s); a downgrade is never followed' % shown
+    if not probe.follow_other_hosts and not same_host(origin, parts):
+        return ('redirected to another host (%s); a registry mirror must answer /v2/ itself, so a redirect to '
+                'another host is not followed' % shown)
+    return None
+
+
+def fetch_following_redirects(probe, fetch, deadline):
+    """GET the probe's target, following the redirects its kind allows; return (answer, URL redirected to or None).
+
+    Credentials (the URL's userinfo, or ~/.netrc) go only to the URL's own host
+    and port, never to another host a redirect names.
+    """
+    url = _without_userinfo(probe.target)
+    origin = urlsplit(url)
+    credentials = request_credentials(probe.target)
+    redirected_to = None
+    redirects = 0
+    while True:
+        answer = fetch(url, deadline, credentials=credentials if same_host(origin, urlsplit(url)) else None,
+                       body_limit=probe.body_limit)
+        location = answer.header('Location')
+        if answer.status not in REDIRECT_STATUSES or location is None:
+            return answer, redirected_to
+        try:
+            target = _without_userinfo(urljoin(url, location.strip()))
+        except ValueError:
+            target = location.strip()
+        refusal = redirect_refusal(probe, origin, url, target, redirects)
+        if refusal:
+            raise RedirectRefused(answer.status, refusal)
+        url = redirected_to = target
+        redirects += 1
 
 
 # ---------------------------------------------------------------------------
@@ -141,6 +635,8 @@ def describe_failure(error, timeout):
     # urllib wraps socket and TLS errors in URLError; the wrapped one says more.
     while isinstance(error, URLError) and isinstance(error.reason, BaseException):
         error = error.reason
+    if isinstance(error, ProbeError):
+        return str(error)
     if isinstance(error, (socket.timeout, TimeoutError)):
         return 'timed out after %gs' % timeout
     if isinstance(error, ssl.SSLCertVerificationError):
@@ -151,14 +647,16 @@ def describe_failure(error, timeout):
         return 'connection refused'
     if isinstance(error, socket.gaierror):
         return 'name resolution failed: %s' % error.strerror
-    if isinstance(error, ConnectionResetError):
+    if isinstance(error, (ConnectionResetError, http.client.RemoteDisconnected)):
         return 'connection reset without an HTTP answer'
-    if isinstance(error, HTTPException):
+    if isinstance(error, http.client.HTTPException):
         return 'no valid HTTP answer: %s' % (type(error).__name__)
     if isinstance(error, URLError):
         return str(error.reason)
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
+    if isinstance(error, OSError) and str(error).startswith('Tunnel connection failed: '):  # http.client's CONNECT
+        return 'the proxy refused the tunnel: %s' % str(error).partition(': ')[2]
     return '%s: %s' % (type(error).__name__, error)
 
 
@@ -171,38 +669,134 @@ def _check_local(probe):
     return Outcome(exists, None, 0, None if exists else 'not found on this host: ' + probe.target, 1)
 
 
-def run_probe(probe, fetch, timeout, retries):
-    """Run one probe, retrying on no answer or a 5xx answer; never raises."""
+def backoff(retry):
+    """Seconds to wait before retry number ``retry`` (1, 2, ...)."""
+    return min(BACKOFF_FIRST * 2 ** (retry - 1), BACKOFF_MAX)
+
+
+def run_probe(probe, fetch, deadline, retries):
+    """Run one probe within ``deadline``, retrying (with back-off) on no answer or a 5xx answer; never raises.
+
+    ``deadline`` is a :class:`Deadline` or a number of seconds. Retries and
+    their back-off happen only while the deadline leaves time for them.
+    """
+    if not isinstance(deadline, Deadline):
+        deadline = Deadline(deadline)
     if probe.is_local:
         return _check_local(probe)
     secrets = sorted(url_secrets(probe.url), key=len, reverse=True)  # longest first: 'user:pw' before 'pw'
     outcome = None
     for attempt in range(1, retries + 2):
+        deadline.attempts = attempt
         started = time.monotonic()
         try:
-            answer = fetch(probe.target, timeout)
+            answer, redirected_to = fetch_following_redirects(probe, fetch, deadline)
+        except RedirectRefused as refusal:
+            # A definite answer: the mirror said where to go, and that is not a place this probe goes.
+            return Outcome(False, refusal.status, _elapsed_ms(started), str(refusal), attempt)
         except Exception as error:  # pylint: disable=broad-exception-caught
             # Why broad: one probe's failure, whatever it is, is that probe's result, never the module's crash.
-            reason = describe_failure(error, timeout)
+            reason = deadline.describe() if deadline.passed else describe_failure(error, deadline.seconds)
             for secret in secrets:
                 reason = reason.replace(secret, '***')
             outcome = Outcome(False, None, _elapsed_ms(started), reason, attempt)
-            continue
-        reachable = probe.accepts(answer.status)
-        error = None if reachable else 'answered HTTP %d, expected %s' % (answer.status, probe.expectation)
-        outcome = Outcome(reachable, answer.status, _elapsed_ms(started), error, attempt, answer)
-        if answer.status < 500:
-            break  # a definite answer: asking again would get the same one
+        else:
+            error = judge(probe, answer)
+            outcome = Outcome(error is None, answer.status, _elapsed_ms(started), error, attempt, answer,
+                              redirected_to)
+            if answer.status < 500:
+                break  # a definite answer: asking again would get the same one
+        if attempt > retries or not deadline.pause(backoff(attempt)):
+            break
     return outcome
 
 
+class _Slot:
+    """One probe's place in run_probes: its deadline once started, its outcome once known."""
+
+    __slots__ = ('deadline', 'outcome')
+
+    def __init__(self):
+        self.deadline = None
+        self.outcome = None
+
+
 def run_probes(probes, fetch, timeout, retries=0, max_workers=None):
-    """Run every probe in parallel threads; return the outcomes in the same order."""
+    """Run every probe in parallel threads; return the outcomes in the same order.
+
+    Each probe has ``timeout`` seconds from its start (retries and back-off
+    included). At most ``max_workers`` run at once; when probes wait for a free
+    worker, no deadline runs past CHECK_DEADLINE_FACTOR x ``timeout`` from the
+    start of the check: a probe that starts late gets what is left, and one
+    still waiting then is not started and is reported unreachable. So the whole
+    check ends within ``timeout`` when every probe can start at once, and
+    within CHECK_DEADLINE_FACTOR x ``timeout`` otherwise, plus ABANDON_GRACE,
+    whatever the servers do: at its deadline a probe's sockets are shut, and a
+    thread still blocked (in name resolution) is left behind. The threads are
+    daemon threads, so such a thread never keeps the process alive.
+    """
     if not probes:
         return []
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise ValueError('timeout must be a finite number of seconds above 0, got %r' % (timeout,))
     workers = max(1, min(max_workers or len(probes), len(probes)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix='mirror_check') as pool:
-        return list(pool.map(lambda probe: run_probe(probe, fetch, timeout, retries), probes))
+    check_end = time.monotonic() + CHECK_DEADLINE_FACTOR * timeout
+    slots = [_Slot() for dummy in probes]
+    waiting = collections.deque(range(len(probes)))
+    changed = threading.Condition()
+    not_started = ('not started: no worker was free before the end of the whole check (%g x timeout of %gs, '
+                   '%d probes, max_workers %d)' % (CHECK_DEADLINE_FACTOR, timeout, len(probes), workers))
+
+    def finish(slot, outcome):
+        with changed:
+            if slot.outcome is None:  # the check may have given up on it already
+                slot.outcome = outcome
+            changed.notify_all()
+
+    def work():
+        while True:
+            with changed:
+                if not waiting:
+                    return
+                number = waiting.popleft()
+                if time.monotonic() >= check_end:
+                    slots[number].outcome = Outcome(False, None, None, not_started, 0)
+                    changed.notify_all()
+                    continue
+                deadline = slots[number].deadline = Deadline(timeout, check_end)
+            try:
+                outcome = run_probe(probes[number], fetch, deadline, retries)
+            except BaseException as error:  # pylint: disable=broad-exception-caught
+                # Why: the check must hear of every probe, or it would wait for this one until its deadline.
+                outcome = Outcome(False, None, None, describe_failure(error, timeout), deadline.attempts)
+            finish(slots[number], outcome)
+
+    for dummy in range(workers):
+        threading.Thread(target=work, name='mirror_check', daemon=True).start()
+
+    with changed:
+        while True:
+            now = time.monotonic()
+            if now >= check_end:
+                while waiting:
+                    slots[waiting.popleft()].outcome = Outcome(False, None, None, not_started, 0)
+            wake = check_end if waiting else math.inf
+            for slot in slots:
+                if slot.outcome is not None or slot.deadline is None:
+                    continue
+                deadline = slot.deadline
+                if now >= deadline.end + ABANDON_GRACE:
+                    slot.outcome = Outcome(False, None, _elapsed_ms(deadline.started), deadline.describe(),
+                                           deadline.attempts)
+                    continue
+                if now >= deadline.end:
+                    deadline.expire()
+                    wake = min(wake, deadline.end + ABANDON_GRACE)
+                else:
+                    wake = min(wake, deadline.end)
+            if all(slot.outcome is not None for slot in slots):
+                return [slot.outcome for slot in slots]
+            changed.wait(max(0.005, min(wake - now, timeout)))
 
 
 # ---------------------------------------------------------------------------
@@ -225,6 +819,7 @@ def _probe_item(probe, outcome):
         'latency_ms': outcome.latency_ms,
         'error': outcome.error,
         'attempts': outcome.attempts,
+        'redirected_to': redact_url(outcome.redirected_to) if outcome.redirected_to else None,
     }
 
 
@@ -235,9 +830,10 @@ def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registr
     ``goproxy_urls`` are proxy URLs only (GOPROXY keywords already removed),
     ``sumdb`` a parsed GOSUMDB (``_policy.SumDB``) or None, ``registry_urls``
     already validated mirror URLs. All requests, including each proxy's
-    ``/sumdb/<name>/supported``, run at once, so the whole check costs about
-    one ``timeout`` however many mirrors do not answer (up to ``max_workers``
-    at a time).
+    ``/sumdb/<name>/supported``, run at once (up to ``max_workers`` at a time),
+    each within its own ``timeout`` deadline, so the whole check costs at most
+    about one ``timeout`` however many mirrors do not answer (1.5 when there
+    are more probes than ``max_workers``; see :func:`run_probes`).
     """
     goproxy_probes = [plan_goproxy(url, index, probe_module) for index, url in enumerate(goproxy_urls)]
     supported_probes = ([plan_sumdb_supported(url, index, sumdb) for index, url in enumerate(goproxy_urls)]

@@ -17,10 +17,12 @@ description:
   - It is the gate of this collection's roles. Run it before writing any configuration, and nothing is written on a
     host whose mirrors do not answer.
   - All probes run at the same time in threads, so a host with ten mirrors of which three never answer costs about
-    one O(timeout), not three.
-  - Requests go through Ansible's own URL layer, as in M(ansible.builtin.uri), so C(HTTP_PROXY), C(HTTPS_PROXY) and
-    C(NO_PROXY) from the environment, CA bundles (O(ca_path)), client certificates (O(client_cert)) and
-    C(~/.netrc) behave the same way.
+    one O(timeout), not three. O(timeout) is a wall-clock deadline for each probe, whatever the mirror does.
+  - The module makes its own connections, so that it can keep that deadline, and makes them as Ansible's URL layer
+    does for M(ansible.builtin.uri); C(HTTP_PROXY), C(HTTPS_PROXY) and C(NO_PROXY) from the environment (an HTTPS
+    mirror through a proxy is reached with a C(CONNECT) tunnel), Ansible's TLS settings with the CA bundle of
+    O(ca_path) or the system's trust store, client certificates (O(client_cert)), and basic authentication from
+    the URL's C(user:password@) (percent-decoded) or, without it, from C(~/.netrc) (or the file C(NETRC) names).
   - Credentials in a URL (C(user:password@), C(token@), or a query parameter such as C(?token=)) never appear in the
     result, in a message or in the host's log. See RV(reachable_urls) for how such URLs are reported.
   - It never changes anything; C(changed) is always C(false).
@@ -60,8 +62,11 @@ options:
   registry_mirrors:
     description:
       - Docker registry mirror URLs (the C(registry-mirrors) of C(daemon.json)) to probe with C(GET <url>/v2/).
-      - A mirror is reachable when it answers 200 or 401 (a registry that wants a login is up). The
-        C(Docker-Distribution-API-Version) header is reported in RV(probes[].api_version).
+      - A mirror is reachable when it answers like a registry; 200 or 401 (a registry that wants a login is up)
+        with the C(Docker-Distribution-API-Version) header, or, without that header, 200 with a JSON object as body
+        (C({}), as Docker's registry sends). A web server that answers 200 with a page, or 401 without the header,
+        is not a registry mirror, and the error says so. The header is reported in RV(probes[].api_version).
+      - A registry mirror must answer C(/v2/) on its own host; a redirect to another host is not followed.
       - URLs that dockerd refuses are refused here too, before anything is probed, with the reason; a scheme other
         than V(https) or V(http), a query, a fragment, or credentials (C(user:password@)).
     type: list
@@ -75,20 +80,33 @@ options:
     default: false
   timeout:
     description:
-      - Seconds to wait for each probe to connect and for each read, like O(ansible.builtin.uri#module:timeout).
-      - Because the probes run in parallel, the whole check takes about this long when some mirrors never answer
-        (times O(retries) + 1, and more when there are more probes than O(max_workers)).
+      - The deadline of each probe, in seconds of wall-clock time from the probe's start; name resolution,
+        connecting, the TLS handshake, the proxy tunnel, every read, every redirect, every retry and the back-off
+        between retries all end by it, whatever the server does (a server that trickles its answer byte by byte,
+        or sends C(100 Continue) forever, is cut off at the deadline). This is not the per-read timeout of
+        O(ansible.builtin.uri#module:timeout). A probe whose deadline passes is unreachable with the error
+        C(timed out after <timeout>s).
+      - 'What bounds the whole check: when every probe can start at once (the default O(max_workers)), it ends
+        within O(timeout), plus a quarter of a second. With more probes than O(max_workers), probes wait for a free
+        worker, and no probe runs past 1.5 x O(timeout) from the start of the check: a probe that starts late has
+        only what is left of that (its error then says so), and a probe still waiting then is not started and is
+        reported unreachable (C(not started: ...)). So the whole check ends within 1.5 x O(timeout), plus a quarter
+        of a second.'
+      - A finite number above 0, at most 3600.
     type: float
     default: 5
   retries:
     description:
-      - How many more times to try a probe that got no HTTP answer or a 5xx answer. Retries start at once, without
-        a delay. Any other answer is final.
+      - How many more times to try a probe that got no HTTP answer or a 5xx answer. Any other answer is final.
+      - Retries back off, 0.2 seconds before the first, doubling each time, at most 2 seconds, and happen only
+        while the probe's O(timeout) deadline leaves time for them; a mirror that never answers uses its whole
+        deadline in the first attempt.
     type: int
     default: 0
   max_workers:
     description:
-      - How many probes may run at the same time. By default, all of them.
+      - How many probes may run at the same time. By default, all of them. See O(timeout) for what a smaller
+        number costs.
     type: int
   require:
     description:
@@ -130,8 +148,15 @@ notes:
     not once from the controller, so that each host's own firewall, DNS and proxy settings are tested.
   - URL credentials are also registered as secrets of the task, so Ansible masks them in the echo of the module
     arguments too. The module does not write its arguments to the host's log at all.
-  - Basic authentication from a URL's C(user:password@) is sent with the first request, as the go command does, and
-    never to another host after a redirect.
+  - Basic authentication from a URL's C(user:password@) (or C(~/.netrc)) is sent with the first request, as the go
+    command does, and after a redirect only to the same host and port (or from C(http) port 80 to C(https) port
+    443 of the same host), never to another host.
+  - 'Redirects: at most 5 are followed. A redirect from C(https) to C(http), or to any scheme other than C(http) and
+    C(https), is never followed; the probe is unreachable and its error says where the mirror pointed (credentials
+    redacted). A redirect to another host is followed for O(goproxy) and O(gosumdb) probes, as the go command does,
+    and reported in RV(probes[].redirected_to); for O(registry_mirrors) it is not followed.'
+  - 'A probe reads little: the status line and headers of each answer (at most 64 KiB), at most 64 KiB of the body
+    of a registry''s C(/v2/) answer, and nothing of any other body; a redirect''s body is never read.'
 seealso:
   - module: ansible.builtin.uri
   - name: The GOPROXY protocol
@@ -271,7 +296,7 @@ probes:
       type: int
       sample: 200
     latency_ms:
-      description: Milliseconds the last attempt took, until the answer or the failure.
+      description: Milliseconds the last attempt took, until the answer or the failure; null for a probe that was not started.
       type: int
       sample: 12
     error:
@@ -279,9 +304,15 @@ probes:
       type: str
       sample: timed out after 5s
     attempts:
-      description: How many requests were sent (1 + retries used).
+      description: How many times the probe was tried (1 + retries used); 0 for a probe that was not started.
       type: int
       sample: 1
+    redirected_to:
+      description:
+        - The URL that gave the answer when the mirror redirected the probe (credentials replaced by C(***)), or
+          null when it answered itself. A redirect that was not followed is in RV(probes[].error) instead.
+      type: str
+      sample: https://storage.corp.example.com/goproxy/corp.example.com/platform/lib/@v/list
     sumdb_supported:
       description:
         - goproxy only. Whether the proxy serves the checksum database of O(gosumdb)
@@ -361,12 +392,11 @@ unreachable_urls:
     registry: []
 """
 
-import urllib.error
-
-from contextlib import closing
+import math
+import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import Request, make_context
+from ansible.module_utils.urls import make_context
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import (
     PolicyError,
@@ -377,42 +407,28 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import 
     validate_registry_mirrors,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import (
-    HttpAnswer,
     REQUIREMENTS,
+    HttpFetcher,
     check_mirrors,
     unmet_requirement,
 )
 
 USER_AGENT = 'ansible-buildfleet.mirrors.mirror_check'
+# One probe's deadline may not exceed an hour: a gate that waits longer has stopped being a gate.
+MAX_TIMEOUT = 3600
 
 
 def build_fetch(validate_certs=True, ca_path=None, client_cert=None, client_key=None, use_proxy=True):
-    """Return ``fetch(url, timeout) -> HttpAnswer`` built on Ansible's URL layer, safe to call from many threads.
+    """Return the probes' ``fetch``: connections of its own within each probe's deadline, safe from many threads.
 
-    Basic auth from a URL's userinfo goes in a header (``force_basic_auth``)
-    rather than in a per-request auth handler, because ``Request.open``
-    installs its opener process-wide: with no per-URL handler, every thread's
-    opener is the same and the race does not matter.
+    The TLS context is Ansible's own (``make_context``: the CA bundle of
+    ``ca_path`` or the system's trust store, the client certificate,
+    ``validate_certs``), built once for every probe: loading the trust store per
+    request costs more CPU than a probe.
     """
-    common = dict(use_proxy=use_proxy, http_agent=USER_AGENT, follow_redirects='safe',
-                  force_basic_auth=True, unredirected_headers=['Authorization'])
-    context = make_context(cafile=ca_path, validate_certs=validate_certs, client_cert=client_cert, client_key=client_key)
-    try:
-        # One TLS context for every probe: loading the trust store per request costs more CPU than a probe.
-        request = Request(context=context, **common)
-    except TypeError:  # ansible-core 2.16: no context argument yet, so each request builds its own
-        request = Request(validate_certs=validate_certs, ca_path=ca_path, client_cert=client_cert,
-                          client_key=client_key, **common)
-
-    def fetch(url, timeout):
-        try:
-            response = request.get(url, timeout=timeout)
-        except urllib.error.HTTPError as error_answer:
-            response = error_answer  # a 4xx or 5xx is an answer too
-        with closing(response):
-            return HttpAnswer(response.getcode(), dict(response.headers.items()) if response.headers else {})
-
-    return fetch
+    context = make_context(cafile=ca_path, validate_certs=validate_certs, client_cert=client_cert,
+                           client_key=client_key)
+    return HttpFetcher(context, use_proxy=use_proxy, user_agent=USER_AGENT)
 
 
 def parse_options(params):
@@ -427,23 +443,46 @@ def parse_options(params):
     if params['registry_mirrors'] is not None:
         validate_registry_mirrors(params['registry_mirrors'], 'registry_mirrors', params['registry_allow_path'])
         registry_urls = list(params['registry_mirrors'])
+    if not math.isfinite(params['timeout']):
+        raise PolicyError('timeout must be a finite number of seconds, got %s' % params['timeout'])
     for option, minimum in (('timeout', 0.001), ('retries', 0), ('max_workers', 1)):
         if params[option] is not None and params[option] < minimum:
             raise PolicyError('%s must be at least %g, got %g' % (option, minimum, params[option]))
+    if params['timeout'] > MAX_TIMEOUT:
+        raise PolicyError('timeout must be at most %d seconds (the deadline of one probe), got %g'
+                          % (MAX_TIMEOUT, params['timeout']))
     return dict(goproxy_urls=goproxy_urls, probe_module=params['probe_module'], sumdb=sumdb,
                 registry_urls=registry_urls, timeout=params['timeout'], retries=params['retries'],
                 max_workers=params['max_workers'])
 
 
+def urls_in(option, value):
+    """Every piece of an option's value that may be a URL: GOPROXY entries, the URL of a GOSUMDB value, list items.
+
+    Split here rather than trusted to url_secrets, which reads one URL: a
+    credential in the second GOPROXY entry, or in GOSUMDB's "key url" form,
+    must be masked too, also when the value is refused later.
+    """
+    items = value if isinstance(value, list) else [value]
+    pieces = []
+    for item in items:
+        if not isinstance(item, str):
+            continue
+        if option == 'goproxy':
+            pieces.extend(re.split(r'[,|]', item))
+        elif option == 'gosumdb':
+            pieces.extend(item.split())
+        else:
+            pieces.append(item)
+        pieces.append(item)  # and the whole value, for whatever url_secrets finds in it
+    return [piece for piece in pieces if piece]
+
+
 def register_url_secrets(module):
     """Hand every credential found in a URL option to Ansible, which then masks it in all output."""
-    values = []
     for option in ('goproxy', 'gosumdb', 'registry_mirrors'):
-        value = module.params[option]
-        values.extend(value if isinstance(value, list) else [value])
-    for value in values:
-        if isinstance(value, str):
-            module.no_log_values.update(url_secrets(value))
+        for piece in urls_in(option, module.params[option]):
+            module.no_log_values.update(url_secrets(piece))
 
 
 def main():

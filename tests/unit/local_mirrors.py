@@ -11,6 +11,13 @@
 - :class:`BlackHole`: accepts connections, reads the request, never answers;
   it counts how many connections were open at once, which shows whether
   probes ran in parallel without timing anything.
+- :class:`RawServer`: a mirror that misbehaves at the byte level, scripted per
+  request path (trickled headers, endless ``100 Continue``, a redirect whose
+  body trickles or never ends, a huge body); it counts the bytes the client
+  accepted. The scripts are :func:`trickle_headers`, :func:`endless_continue`,
+  :func:`redirect_with_trickled_body` and :func:`stream_body`.
+- :class:`TunnelProxy`: a forward proxy that serves ``CONNECT`` tunnels, as
+  an egress proxy does for HTTPS.
 - :func:`closed_port_url`: a port on which nothing listens.
 - :func:`make_tls_files`: a private CA, a server certificate for 127.0.0.1 and
   a client certificate, made with the ``cryptography`` package.
@@ -47,6 +54,7 @@ class Answer:
 class SeenRequest:
     path: str
     headers: dict
+    at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
 
 
 class _RouteHandler(http.server.BaseHTTPRequestHandler):
@@ -197,6 +205,213 @@ class BlackHole:
                     connection.close()
                 except OSError:
                     pass
+
+
+class RawServer:
+    """A server on 127.0.0.1 that answers each request with a script of raw bytes: a mirror that misbehaves.
+
+    ``script(server, connection, path)`` runs in a thread per connection once
+    the request head has been read, and answers through :meth:`send` (which
+    counts the bytes the client accepted, in ``sent``) and :meth:`idle`. A
+    script ends when the client hangs up (what a probe does at its deadline)
+    or the server closes. ``requests`` records each request's path and headers.
+    """
+
+    def __init__(self, script, tls_context=None):
+        self._script = script
+        self._tls_context = tls_context
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(('127.0.0.1', 0))
+        self._listener.listen(64)
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._connections = []
+        self.requests = []
+        self.sent = 0
+        threading.Thread(target=self._accept_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return '%s://127.0.0.1:%d' % ('https' if self._tls_context else 'http', self._listener.getsockname()[1])
+
+    @property
+    def paths(self):
+        with self._lock:
+            return [request.path for request in self.requests]
+
+    def _accept_forever(self):
+        while not self._closing.is_set():
+            try:
+                connection, dummy = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._connections.append(connection)
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection):
+        try:
+            connection.settimeout(10)
+            if self._tls_context is not None:
+                connection = self._tls_context.wrap_socket(connection, server_side=True)
+                with self._lock:
+                    self._connections.append(connection)
+            head = b''
+            while b'\r\n\r\n' not in head:
+                data = connection.recv(4096)
+                if not data:
+                    return
+                head += data
+            request_line, *header_lines = head.split(b'\r\n\r\n')[0].decode('latin-1').split('\r\n')
+            headers = dict(line.split(': ', 1) for line in header_lines if ': ' in line)
+            path = request_line.split(' ')[1]
+            with self._lock:
+                self.requests.append(SeenRequest(path, headers))
+            self._script(self, connection, path)
+        except (OSError, ValueError, IndexError):
+            pass  # the client hung up, or sent no request
+        finally:
+            connection.close()
+
+    def send(self, connection, data):
+        connection.sendall(data)
+        with self._lock:
+            self.sent += len(data)
+
+    def idle(self, seconds):
+        """Wait; False when the server is closing."""
+        return not self._closing.wait(seconds)
+
+    def close(self):
+        self._closing.set()
+        self._listener.close()
+        with self._lock:
+            for connection in self._connections:
+                try:
+                    connection.close()
+                except OSError:
+                    pass
+
+
+def answer_bytes(status_line, headers=None, body=b''):
+    """A whole HTTP/1.1 answer as bytes."""
+    head = ['HTTP/1.1 ' + status_line] + ['%s: %s' % item for item in (headers or {}).items()]
+    return ('\r\n'.join(head) + '\r\n\r\n').encode('latin-1') + body
+
+
+def trickle_headers(server, connection, path):
+    """A status line, then header lines one byte every 50 ms, for ever."""
+    server.send(connection, b'HTTP/1.1 200 OK\r\n')
+    while True:
+        for byte in b'X-Trickle: 1\r\n':
+            if not server.idle(0.05):
+                return
+            server.send(connection, bytes([byte]))
+
+
+def endless_continue(server, connection, path):
+    """'HTTP/1.1 100 Continue' and an empty line every 10 ms, for ever: http.client skips them all."""
+    while server.idle(0.01):
+        server.send(connection, b'HTTP/1.1 100 Continue\r\n\r\n')
+
+
+def redirect_with_trickled_body(location, answers=None):
+    """A 302 to ``location`` with a body of a million bytes sent one every 50 ms; ``answers`` maps other paths."""
+    def script(server, connection, path):
+        if answers and path in answers:
+            server.send(connection, answers[path])
+            return
+        server.send(connection, answer_bytes('302 Found', {'Location': location, 'Content-Length': '1000000'}))
+        while server.idle(0.05):
+            server.send(connection, b'x')
+    return script
+
+
+def stream_body(status_line, headers, size):
+    """An answer that declares ``size`` bytes of body and sends them as fast as the client takes them."""
+    def script(server, connection, path):
+        server.send(connection, answer_bytes(status_line, dict(headers, **{'Content-Length': str(size)})))
+        chunk = b'0' * 65536
+        left = size
+        while left > 0 and not server._closing.is_set():  # pylint: disable=protected-access
+            server.send(connection, chunk[:left])
+            left -= len(chunk)
+    return script
+
+
+class TunnelProxy:
+    """A forward proxy for HTTPS: it answers ``CONNECT host:port`` with 200 and then relays bytes both ways.
+
+    It only tunnels to 127.0.0.1. ``tunnels`` records each CONNECT target and its headers.
+    """
+
+    def __init__(self):
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(('127.0.0.1', 0))
+        self._listener.listen(16)
+        self._lock = threading.Lock()
+        self.tunnels = []
+        threading.Thread(target=self._accept_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return 'http://127.0.0.1:%d' % self._listener.getsockname()[1]
+
+    def _accept_forever(self):
+        while True:
+            try:
+                connection, dummy = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tunnel, args=(connection,), daemon=True).start()
+
+    def _tunnel(self, client):
+        upstream = None
+        try:
+            client.settimeout(10)
+            head = b''
+            while b'\r\n\r\n' not in head:
+                data = client.recv(4096)
+                if not data:
+                    return
+                head += data
+            request_line, *header_lines = head.split(b'\r\n\r\n')[0].decode('latin-1').split('\r\n')
+            method, target = request_line.split(' ')[:2]
+            with self._lock:
+                self.tunnels.append(SeenRequest(target, dict(line.split(': ', 1) for line in header_lines
+                                                             if ': ' in line)))
+            host, dummy, port = target.rpartition(':')
+            if method != 'CONNECT' or host != '127.0.0.1':
+                client.sendall(b'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n')
+                return
+            upstream = socket.create_connection((host, int(port)), timeout=10)
+            client.sendall(b'HTTP/1.1 200 Connection established\r\n\r\n')
+            threading.Thread(target=self._relay, args=(upstream, client), daemon=True).start()
+            self._relay(client, upstream)
+        except (OSError, ValueError):
+            pass
+        finally:
+            client.close()
+            if upstream is not None:
+                upstream.close()
+
+    @staticmethod
+    def _relay(source, destination):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                destination.sendall(data)
+        except OSError:
+            pass
+        try:
+            destination.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self):
+        self._listener.close()
 
 
 def closed_port_url():

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import base64
 import http.client
+import threading
+import time
 import urllib.error
 
 import pytest
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import parse_gosumdb
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import (
+    REGISTRY_BODY_LIMIT,
+    Deadline,
     check_mirrors,
     describe_failure,
     join_url,
@@ -28,7 +32,20 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import (
 )
 from ansible_collections.buildfleet.mirrors.plugins.modules.mirror_check import build_fetch
 
-from local_mirrors import API_VERSION, PRIVATE_MODULE, UPPERCASE_MODULE, Answer, MirrorServer
+from local_mirrors import (
+    API_VERSION,
+    PRIVATE_MODULE,
+    UPPERCASE_MODULE,
+    Answer,
+    BlackHole,
+    MirrorServer,
+    RawServer,
+    TunnelProxy,
+    endless_continue,
+    redirect_with_trickled_body,
+    stream_body,
+    trickle_headers,
+)
 
 GO_KEY = 'sum.corp.example.com+1a2b3c4d+AajXOycQ/pKWhk/OVpEEm1VG1WXnoM+0UJsPw7OzYbO5'
 TIMEOUT = 1.0
@@ -274,7 +291,8 @@ def test_black_holes_are_waited_for_in_parallel(black_hole, registry):
 def test_max_workers_limits_how_many_probes_run_at_once(max_workers, most_at_once):
     slow_registry = MirrorServer({'/v2/': Answer(200, API_VERSION)}, delay=0.3)
     try:
-        report = check(registry_urls=[slow_registry.url] * 4, max_workers=max_workers)
+        # A timeout well above 4 x 0.3 s: queued probes start only within one timeout of the check's start.
+        report = check(registry_urls=[slow_registry.url] * 4, max_workers=max_workers, timeout=5)
     finally:
         slow_registry.close()
     assert [probe['reachable'] for probe in report['probes']] == [True] * 4
@@ -289,7 +307,7 @@ def test_max_workers_limits_how_many_probes_run_at_once(max_workers, most_at_onc
 def test_a_5xx_answer_is_retried(retries, reachable, attempts):
     server = MirrorServer({'/v2/': [Answer(503), Answer(200, API_VERSION)]})
     try:
-        probe = only_probe(check(registry_urls=[server.url], retries=retries))
+        probe = only_probe(check(registry_urls=[server.url], retries=retries, timeout=5))  # room for the back-off
     finally:
         server.close()
     assert (probe['reachable'], probe['attempts']) == (reachable, attempts)
@@ -303,7 +321,8 @@ def test_a_4xx_answer_is_final(plain_web_server):
 
 
 def test_no_answer_is_retried(closed_port):
-    assert only_probe(check(registry_urls=[closed_port], retries=2))['attempts'] == 3
+    # 0.2 s and 0.4 s of back-off must fit in the deadline.
+    assert only_probe(check(registry_urls=[closed_port], retries=2, timeout=5))['attempts'] == 3
 
 
 # ---------------------------------------------------------------------------
@@ -410,11 +429,11 @@ def test_describe_failure(error, reason):
 
 
 def test_a_fetch_that_raises_anything_is_that_probes_result():
-    def exploding_fetch(url, timeout):
-        raise RuntimeError('fetch broke for %s' % url)
+    def exploding_fetch(url, deadline, credentials=None, body_limit=0):
+        raise RuntimeError('fetch broke for %s as %s' % (url, ':'.join(credentials)))
     probe = only_probe(check(exploding_fetch, registry_urls=['https://u:Pw0rd@mirror.example.com']))
     assert probe['reachable'] is False
-    assert probe['error'] == 'RuntimeError: fetch broke for https://***@mirror.example.com/v2/'
+    assert probe['error'] == 'RuntimeError: fetch broke for https://mirror.example.com/v2/ as ***'
 
 
 @pytest.mark.parametrize('base, suffix, joined', [
@@ -424,3 +443,328 @@ def test_a_fetch_that_raises_anything_is_that_probes_result():
 ])
 def test_join_url_keeps_the_query(base, suffix, joined):
     assert join_url(base, suffix) == joined
+
+
+# ---------------------------------------------------------------------------
+# timeout is a deadline per probe, whatever the server does
+# ---------------------------------------------------------------------------
+
+def bounded(function, limit):
+    """Run ``function`` in a thread; fail (instead of hanging) when it has not returned after ``limit`` seconds."""
+    box = {}
+
+    def call():
+        box['result'] = function()
+
+    started = time.monotonic()
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(limit)
+    assert not thread.is_alive(), 'still running after %gs' % limit
+    return box['result'], time.monotonic() - started
+
+
+@pytest.fixture
+def raw_server():
+    """Start RawServers with a script; all of them are closed after the test."""
+    servers = []
+
+    def start(script, tls_context=None):
+        servers.append(RawServer(script, tls_context))
+        return servers[-1]
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize('script, least_sent', [
+    (trickle_headers, len('HTTP/1.1 200 OK\r\nX-Trickle')),   # some header bytes went out, and more kept coming
+    (endless_continue, 3 * len('HTTP/1.1 100 Continue\r\n\r\n')),
+])
+def test_a_server_that_keeps_talking_is_cut_off_at_the_deadline(raw_server, script, least_sent):
+    server = raw_server(script)
+    report, elapsed = bounded(lambda: check(registry_urls=[server.url], timeout=1, retries=2), 10)
+    probe = only_probe(report)
+    assert (probe['reachable'], probe['status'], probe['error']) == (False, None, 'timed out after 1s')
+    assert probe['attempts'] == 1  # the deadline holds the retries too
+    assert server.sent >= least_sent
+    assert elapsed < 3 * 1
+
+
+def test_a_trickled_redirect_body_is_not_waited_for(raw_server, goproxy):
+    # The answer after the redirect comes at once, so the probe must not be reading the 302's body.
+    server = raw_server(redirect_with_trickled_body(goproxy.url + '/corp.example.com/platform/lib/@v/list'))
+    report, dummy = bounded(lambda: check(goproxy_urls=[server.url], probe_module=PRIVATE_MODULE, timeout=2), 10)
+    probe = only_probe(report)
+    assert (probe['reachable'], probe['status'], probe['error']) == (True, 200, None)
+    assert probe['redirected_to'] == goproxy.url + '/corp.example.com/platform/lib/@v/list'
+
+
+def test_a_black_hole_gets_one_deadline_for_all_its_retries(black_hole):
+    report, elapsed = bounded(lambda: check(registry_urls=[black_hole.url], timeout=1, retries=5), 10)
+    probe = only_probe(report)
+    assert (probe['error'], probe['attempts']) == ('timed out after 1s', 1)
+    assert black_hole.accepted == 1
+    assert elapsed < 3 * 1
+
+
+def test_a_probe_blocked_beyond_any_socket_timeout_is_left_behind():
+    # As a thread stuck in name resolution: no socket to shut, so the check stops waiting for it.
+    release = threading.Event()
+
+    def stuck_fetch(url, deadline, credentials=None, body_limit=0):
+        release.wait(60)
+        raise RuntimeError('released')
+
+    try:
+        report, elapsed = bounded(lambda: check(stuck_fetch, registry_urls=['http://mirror.invalid'], timeout=0.5), 10)
+    finally:
+        release.set()
+    assert only_probe(report)['error'] == 'timed out after 0.5s'
+    assert elapsed < 3 * 0.5
+
+
+def test_probes_queued_behind_max_workers_share_the_end_of_the_whole_check():
+    holes = [BlackHole() for dummy in range(6)]
+    try:
+        report, elapsed = bounded(lambda: check(registry_urls=[hole.url for hole in holes], timeout=0.5,
+                                                max_workers=2), 10)
+    finally:
+        for hole in holes:
+            hole.close()
+    errors = [probe['error'] for probe in report['probes']]
+    # The first two get the whole timeout; later ones only what is left of 1.5 x 0.5 s; then nothing starts.
+    assert errors[:2] == ['timed out after 0.5s'] * 2
+    not_started = 'not started: no worker was free before the end of the whole check (1.5 x timeout of 0.5s, ' \
+                  '6 probes, max_workers 2)'
+    assert errors[-2:] == [not_started] * 2
+    for error in errors[2:4]:
+        assert error == not_started or (error.startswith('timed out after ') and error.endswith(
+            ', what was left of the whole check (1.5 x timeout, with more probes than max_workers)'))
+    assert [probe['attempts'] for probe in report['probes']][-2:] == [0, 0]
+    assert sum(hole.accepted for hole in holes) <= 4
+    assert elapsed < 3 * 1.5 * 0.5  # the documented bound is 1.5 x timeout
+
+
+def test_fast_probes_queued_behind_max_workers_still_run(mirror_server):
+    server = mirror_server({'/v2/': Answer(200, API_VERSION)}, delay=0.05)
+    report = check(registry_urls=[server.url] * 6, max_workers=1, timeout=5)
+    assert [probe['reachable'] for probe in report['probes']] == [True] * 6
+    assert server.most_in_flight == 1
+
+
+def test_retries_back_off_and_stop_before_the_deadline(closed_port):
+    probe = only_probe(check(registry_urls=[closed_port], timeout=1, retries=10))
+    # 0.2 s before the second try, 0.4 s before the third; the fourth would wait until 1.4 s, past the deadline.
+    assert probe['error'] == 'connection refused'
+    assert 2 <= probe['attempts'] <= 3
+
+
+def test_retries_wait_longer_each_time():
+    server = MirrorServer({'/v2/': Answer(503)})
+    try:
+        probe = only_probe(check(registry_urls=[server.url], timeout=5, retries=2))
+    finally:
+        server.close()
+    assert probe['attempts'] == 3
+    first, second, third = (request.at for request in server.requests)
+    assert second - first >= 0.2
+    assert third - second >= 0.4
+
+
+# ---------------------------------------------------------------------------
+# A probe reads little
+# ---------------------------------------------------------------------------
+
+HUGE = 200 * 1024 * 1024
+
+
+def test_a_redirect_body_is_never_read(raw_server, goproxy):
+    server = raw_server(stream_body('302 Found', {'Location': goproxy.url + '/'}, HUGE))
+    answer = build_fetch()(server.url + '/', Deadline(5))
+    assert (answer.status, answer.body) == (302, b'')
+    assert answer.received < 64 * 1024
+    probe = only_probe(check(goproxy_urls=[server.url], timeout=5))
+    assert (probe['reachable'], probe['redirected_to']) == (True, goproxy.url + '/')
+    # The kernel's socket buffers take a few MB before the server blocks; nobody read the 200 MB.
+    assert server.sent < 32 * 1024 * 1024
+
+
+def test_a_registry_body_is_read_up_to_its_cap_only(raw_server):
+    server = raw_server(stream_body('200 OK', {'Content-Type': 'application/json'}, HUGE))
+    answer = build_fetch()(server.url + '/v2/', Deadline(5), body_limit=REGISTRY_BODY_LIMIT)
+    assert (len(answer.body), answer.body_truncated) == (REGISTRY_BODY_LIMIT, True)
+    assert answer.received < 2 * REGISTRY_BODY_LIMIT
+    probe = only_probe(check(registry_urls=[server.url], timeout=5))
+    assert probe['reachable'] is False
+    assert probe['error'] == ('answered HTTP 200 without the Docker-Distribution-API-Version header and with a body '
+                              'larger than 64 KiB: a web server, not the Registry HTTP API v2')
+    assert server.sent < 32 * 1024 * 1024
+
+
+def test_endless_headers_are_refused_past_their_cap(raw_server):
+    def flood(server, connection, path):
+        server.send(connection, b'HTTP/1.1 200 OK\r\n')
+        while True:
+            server.send(connection, b'X-Flood: ' + b'f' * 1000 + b'\r\n')
+
+    server = raw_server(flood)
+    probe = only_probe(check(registry_urls=[server.url], timeout=5))
+    assert probe['reachable'] is False
+    assert probe['error'] in ("sent more than 64 KiB of status lines and headers: not a mirror's answer",
+                              'no valid HTTP answer: HTTPException')  # http.client's own limit of 100 headers
+
+
+# ---------------------------------------------------------------------------
+# Redirects
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def mirror_server():
+    """Start MirrorServers; all of them are closed after the test."""
+    servers = []
+
+    def start(*args, **kwargs):
+        servers.append(MirrorServer(*args, **kwargs))
+        return servers[-1]
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_an_https_to_http_redirect_is_never_followed(mirror_server, tls_files, goproxy):
+    tls_proxy = mirror_server(default=Answer(302, {'Location': goproxy.url + '/'}),
+                              tls_context=tls_files.server_context())
+    before = len(goproxy.requests)
+    probe = only_probe(check(build_fetch(ca_path=tls_files.ca_cert), goproxy_urls=[tls_proxy.url]))
+    assert (probe['reachable'], probe['status'], probe['redirected_to']) == (False, 302, None)
+    assert probe['error'] == 'redirected from https to http (%s/); a downgrade is never followed' % goproxy.url
+    assert len(goproxy.requests) == before
+
+
+@pytest.mark.parametrize('location', ['file:///etc/passwd', 'ftp://127.0.0.1/goproxy', 'gopher://127.0.0.1/'])
+def test_a_redirect_to_another_scheme_is_never_followed(mirror_server, location):
+    server = mirror_server(default=Answer(301, {'Location': location}))
+    probe = only_probe(check(goproxy_urls=[server.url]))
+    assert (probe['reachable'], probe['status']) == (False, 301)
+    assert probe['error'] == 'redirected to %s, which is not an http or https URL with a host; not followed' % location
+
+
+def test_a_registry_does_not_follow_a_redirect_to_another_host(mirror_server, registry):
+    elsewhere = mirror_server({'/v2/': Answer(302, {'Location': registry.url + '/v2/'})})
+    before = len(registry.requests)
+    probe = only_probe(check(registry_urls=[elsewhere.url]))
+    assert (probe['reachable'], probe['status']) == (False, 302)
+    assert probe['error'] == ('redirected to another host (%s/v2/); a registry mirror must answer /v2/ itself, so a '
+                              'redirect to another host is not followed' % registry.url)
+    assert len(registry.requests) == before
+
+
+def test_a_registry_follows_a_redirect_on_its_own_host(mirror_server):
+    server = mirror_server({'/v2/': Answer(301, {'Location': '/hub/v2/'}), '/hub/v2/': Answer(200, API_VERSION, b'{}')})
+    probe = only_probe(check(registry_urls=[server.url]))
+    assert (probe['reachable'], probe['redirected_to']) == (True, server.url + '/hub/v2/')
+
+
+def test_goproxy_follows_a_redirect_to_another_host_without_the_credentials(mirror_server, goproxy):
+    list_path = '/corp.example.com/platform/lib/@v/list'
+    front = mirror_server({list_path: Answer(302, {'Location': goproxy.url + list_path + '?X-Amz-Signature=S1gn'})})
+    url = front.url.replace('http://', 'http://ci-bot:Pw4Front@')
+    report = check(goproxy_urls=[url], probe_module=PRIVATE_MODULE)
+    probe = only_probe(report)
+    assert (probe['reachable'], probe['status'], probe['error']) == (True, 200, None)
+    assert probe['redirected_to'] == goproxy.url + list_path + '?X-Amz-Signature=***'
+    assert front.requests[-1].headers['Authorization'] == 'Basic ' + base64.b64encode(b'ci-bot:Pw4Front').decode()
+    assert 'Authorization' not in goproxy.requests[-1].headers
+    assert 'Pw4Front' not in repr(report) and 'S1gn' not in repr(report)
+
+
+def test_gosumdb_follows_a_redirect_to_another_host(mirror_server, sumdb):
+    front = mirror_server({'/latest': Answer(307, {'Location': sumdb.url + '/latest'})})
+    database = only_probe(check(sumdb=parse_gosumdb(GO_KEY + ' ' + front.url)))
+    assert (database['reachable'], database['redirected_to']) == (True, sumdb.url + '/latest')
+
+
+def test_credentials_follow_a_redirect_on_the_same_host_only(mirror_server):
+    server = mirror_server({'/old/v2/': Answer(308, {'Location': '/new/v2/'}), '/new/v2/': Answer(401, API_VERSION)})
+    url = server.url.replace('http://', 'http://robot%40corp:p%2Fss@') + '/old/'
+    probe = only_probe(check(registry_urls=[url]))
+    assert (probe['reachable'], probe['redirected_to']) == (True, server.url + '/new/v2/')
+    expected = 'Basic ' + base64.b64encode(b'robot@corp:p/ss').decode()  # percent-decoded, as Ansible does
+    assert [request.headers.get('Authorization') for request in server.requests] == [expected, expected]
+
+
+def test_redirects_are_capped(mirror_server):
+    server = mirror_server(default=Answer(302, {'Location': '/again'}))
+    probe = only_probe(check(goproxy_urls=[server.url]))
+    assert probe['reachable'] is False
+    assert probe['error'] == 'more than 5 redirects (the last to %s/again); not followed' % server.url
+    assert len(server.requests) == 6
+
+
+# ---------------------------------------------------------------------------
+# A registry mirror answers like a registry
+# ---------------------------------------------------------------------------
+
+HTML = {'Content-Type': 'text/html'}
+
+
+@pytest.mark.parametrize('answer, reachable, error', [
+    # what Debian's docker-registry 2.8 sends (Go spells the header this way)
+    (Answer(200, {'Docker-Distribution-Api-Version': 'registry/2.0',
+                  'Content-Type': 'application/json; charset=utf-8'}, b'{}'), True, None),
+    (Answer(401, API_VERSION, b'{"errors":[]}'), True, None),
+    (Answer(200, {'Content-Type': 'application/json'}, b'{}'), True, None),   # no header, but a registry's body
+    (Answer(200, HTML, b'<html>It works!</html>'), False,
+     'answered HTTP 200 without the Docker-Distribution-API-Version header and with a body that is not a JSON object '
+     '(text/html): a web server, not the Registry HTTP API v2'),
+    (Answer(200, {}, b'[]'), False,
+     'answered HTTP 200 without the Docker-Distribution-API-Version header and with a body that is not a JSON '
+     'object: a web server, not the Registry HTTP API v2'),
+    (Answer(401, {'WWW-Authenticate': 'Basic realm="intranet"'}), False,
+     'answered HTTP 401 without the Docker-Distribution-API-Version header: a login page, not the Registry HTTP '
+     'API v2'),
+])
+def test_a_registry_mirror_must_answer_like_a_registry(mirror_server, answer, reachable, error):
+    server = mirror_server({'/v2/': answer})
+    probe = only_probe(check(registry_urls=[server.url]))
+    assert (probe['reachable'], probe['status'], probe['error']) == (reachable, answer.status, error)
+
+
+# ---------------------------------------------------------------------------
+# Proxies, as Ansible's URL layer uses them
+# ---------------------------------------------------------------------------
+
+def test_https_through_a_proxy_goes_through_a_connect_tunnel(monkeypatch, tls_registry, tls_files):
+    proxy = TunnelProxy()
+    monkeypatch.setenv('HTTPS_PROXY', proxy.url.replace('http://', 'http://egress:Pr%40xy@'))
+    try:
+        probe = only_probe(check(build_fetch(ca_path=tls_files.ca_cert), registry_urls=[tls_registry.url]))
+    finally:
+        proxy.close()
+    assert (probe['reachable'], probe['api_version']) == (True, 'registry/2.0')
+    assert [tunnel.path for tunnel in proxy.tunnels] == [tls_registry.url.replace('https://', '')]
+    assert proxy.tunnels[0].headers['Proxy-Authorization'] == 'Basic ' + base64.b64encode(b'egress:Pr@xy').decode()
+
+
+def test_an_http_proxy_gets_its_credentials_and_never_the_mirrors(monkeypatch):
+    forward_proxy = MirrorServer({'http://mirror.invalid/v2/': Answer(401, API_VERSION)})
+    monkeypatch.setenv('http_proxy', forward_proxy.url.replace('http://', 'http://egress:Pr0xy@'))
+    try:
+        probe = only_probe(check(registry_urls=['http://mirror.invalid']))
+    finally:
+        forward_proxy.close()
+    assert probe['reachable'] is True
+    seen = forward_proxy.requests[0].headers
+    assert seen['Proxy-Authorization'] == 'Basic ' + base64.b64encode(b'egress:Pr0xy').decode()
+    assert 'Authorization' not in seen
+
+
+def test_a_proxy_that_refuses_the_tunnel_is_named(monkeypatch, tls_files):
+    proxy = TunnelProxy()
+    monkeypatch.setenv('HTTPS_PROXY', proxy.url)
+    try:
+        probe = only_probe(check(build_fetch(ca_path=tls_files.ca_cert), registry_urls=['https://mirror.invalid']))
+    finally:
+        proxy.close()
+    assert probe['error'] == 'the proxy refused the tunnel: 403 Forbidden'

@@ -12,11 +12,24 @@ to show what a user sees (host status, check mode, masking).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import time
 
 import pytest
 
-from local_mirrors import API_VERSION, PRIVATE_MODULE, Answer, MirrorServer
+from local_mirrors import (
+    API_VERSION,
+    PRIVATE_MODULE,
+    Answer,
+    BlackHole,
+    MirrorServer,
+    RawServer,
+    endless_continue,
+    redirect_with_trickled_body,
+    trickle_headers,
+)
 
 SECRET_PASSWORD = 'Hunter2Secret'
 SECRET_TOKEN = 'TokQ9Z8Y7'
@@ -136,11 +149,67 @@ def test_credentials_are_never_printed_on_failure(run_module, closed_port):
     assert closed_port.replace('http://', 'http://***@') + '/?token=***: connection refused' in run.result['msg']
 
 
+def sumdb_key(name):
+    """A GOSUMDB verifier key whose hash matches its name and key, as Go's note package computes it."""
+    key = bytes([1]) + bytes(range(32))  # algorithm 1 (Ed25519) and a 32-byte public key
+    key_hash = hashlib.sha256(name.encode() + b'\n' + key).digest()[:4].hex()
+    return '%s+%s+%s' % (name, key_hash, base64.b64encode(key).decode())
+
+
+def test_credentials_of_every_url_in_a_value_are_never_printed(run_module, goproxy, sumdb):
+    # The second GOPROXY entry, and the URL of GOSUMDB's "key url" form, carry credentials too.
+    goproxy_value = '%s,%s|direct' % (goproxy.url, goproxy.url.replace('http://', 'http://ci:Gp2ndEntrySecret@'))
+    gosumdb_value = '%s %s' % (sumdb_key('sum.corp.example.com'),
+                               sumdb.url.replace('http://', 'http://sum:SumdbUrlSecret@'))
+    run = run_module(goproxy=goproxy_value, gosumdb=gosumdb_value, require='none')
+    assert run.rc == 0, run.stdout
+    assert [probe['reachable'] for probe in run.result['probes']] == [True, True, True]
+    for secret in ('Gp2ndEntrySecret', 'SumdbUrlSecret'):
+        assert secret not in run.stdout and secret not in run.stderr
+    assert run.result['invocation']['module_args']['goproxy'] == goproxy_value.replace('ci:Gp2ndEntrySecret', '********')
+
+
+def test_credentials_of_every_url_are_never_printed_at_high_verbosity(ansible_cli, goproxy):
+    args = json.dumps({'goproxy': '%s|%s' % (goproxy.url, goproxy.url.replace('http://', 'http://ci:VvvHiddenPw@')),
+                       'timeout': 2})
+    rc, stdout, stderr = ansible_cli('ansible', 'localhost', '-c', 'local', '-vvv', '-m',
+                                     'buildfleet.mirrors.mirror_check', '-a', args)
+    assert rc == 0, stderr
+    assert 'VvvHiddenPw' not in stdout and 'VvvHiddenPw' not in stderr
+    host, dummy = adhoc_result(stdout[stdout.index('\n{\n') + 1:])  # the JSON comes after -vvv's own lines
+    assert host['invocation']['module_args']['goproxy'].endswith('|http://********@' + goproxy.url[len('http://'):])
+
+
 def test_credentials_are_never_printed_when_the_input_is_refused(run_module):
     run = run_module(registry_mirrors=[with_credentials('http://mirror.example.com')])
     assert run.rc == 1
     assert_no_secret(run)
     assert 'carries credentials' in run.result['msg']
+
+
+# ---------------------------------------------------------------------------
+# The whole module ends by its deadline, whatever the mirrors do
+# ---------------------------------------------------------------------------
+
+def test_the_module_ends_by_its_deadline_whatever_the_mirrors_do(run_module, goproxy):
+    misbehaving = [RawServer(trickle_headers), RawServer(endless_continue), BlackHole()]
+    slow_redirect = RawServer(redirect_with_trickled_body('/v2/real', answers={
+        '/v2/real': b'HTTP/1.1 200 OK\r\nDocker-Distribution-API-Version: registry/2.0\r\nContent-Length: 2\r\n\r\n{}'}))
+    redirected_url = slow_redirect.url + '/v2/real'
+    try:
+        started = time.monotonic()
+        run = run_module(registry_mirrors=[server.url for server in misbehaving] + [slow_redirect.url],
+                         goproxy=[goproxy.url], timeout=1, retries=3)
+        elapsed = time.monotonic() - started
+    finally:
+        for server in misbehaving + [slow_redirect]:
+            server.close()
+    assert run.rc == 1
+    assert [(probe['kind'], probe['error']) for probe in run.result['probes']] == [
+        ('goproxy', None)] + [('registry', 'timed out after 1s')] * 3 + [('registry', None)]
+    assert run.result['probes'][-1]['redirected_to'] == redirected_url
+    # One deadline (1 s) for all the probes, plus starting Python and Ansible's module code: loosely bounded.
+    assert elapsed < 20
 
 
 # ---------------------------------------------------------------------------
@@ -163,6 +232,10 @@ def test_credentials_are_never_printed_when_the_input_is_refused(run_module):
     ({'registry_mirrors': ['https://mirror.example.com/?x=1']}, 'has a query'),
     ({'registry_mirrors': ['https://mirror.example.com/hub']}, "has a path ('/hub')"),
     ({'registry_mirrors': ['https://a.example'], 'timeout': 0}, 'timeout must be at least 0.001, got 0'),
+    ({'registry_mirrors': ['https://a.example'], 'timeout': 'nan'}, 'timeout must be a finite number of seconds, got nan'),
+    ({'registry_mirrors': ['https://a.example'], 'timeout': 'inf'}, 'timeout must be a finite number of seconds, got inf'),
+    ({'registry_mirrors': ['https://a.example'], 'timeout': '-inf'}, 'timeout must be a finite number of seconds, got -inf'),
+    ({'registry_mirrors': ['https://a.example'], 'timeout': 1e12}, 'timeout must be at most 3600 seconds (the deadline of one probe), got 1e+12'),
     ({'registry_mirrors': ['https://a.example'], 'retries': -1}, 'retries must be at least 0, got -1'),
     ({'registry_mirrors': ['https://a.example'], 'max_workers': 0}, 'max_workers must be at least 1, got 0'),
     ({'timeout': 3}, 'one of the following is required: goproxy, gosumdb, registry_mirrors'),
