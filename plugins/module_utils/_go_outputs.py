@@ -43,7 +43,9 @@ def service_names(units, name='go_proxy_systemd_units'):
     """
     if isinstance(units, (str, bytes)) or not isinstance(units, (list, tuple, type(None))):
         raise UnitNameError('%s must be a list of service names, such as [gitlab-runner], got %r (a %s)'
-                            % (name, units, type(units).__name__))
+                            % (name, str(units) if isinstance(units, str) else units,
+                               'string' if isinstance(units, (str, bytes))
+                               else 'dict' if isinstance(units, dict) else type(units).__name__))
     services = []
     for unit in units or []:
         if not isinstance(unit, str) or not UNIT_NAME.fullmatch(unit) or NON_SERVICE_SUFFIX.search(unit):

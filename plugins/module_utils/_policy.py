@@ -166,10 +166,18 @@ def has_credentials(text):
     return isinstance(text, str) and bool(_secret_spans(text))
 
 
+def type_name(value):
+    """The plain type of a value for a message: 'list', not the name of a templating engine's subclass of list."""
+    for kind in (bool, int, float, str, bytes, list, tuple, dict):
+        if isinstance(value, kind):
+            return kind.__name__
+    return 'null' if value is None else type(value).__name__
+
+
 def show(value):
     """Quote a value for a message: credentials redacted, invisible characters escaped."""
     if not isinstance(value, str):
-        return '%r (a %s)' % (value, type(value).__name__)
+        return '%s (a %s)' % (redact_url(repr(value)), type_name(value))
     escaped = []
     for char in redact_url(value):
         if char == '\n':

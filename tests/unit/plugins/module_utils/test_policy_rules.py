@@ -166,6 +166,15 @@ def test_show_redacts_every_url_of_a_value():
     assert show('https://a.example|https://u:Pw2nd@b.example') == "'https://a.example|https://***@b.example'"
 
 
+def test_show_redacts_a_value_that_is_no_string_and_names_its_plain_type():
+    """A list given where a string belongs was shown with repr(), credentials included."""
+    assert show(['https://u:Pw3rd@b.example']) == "['https://***@b.example'] (a list)"
+
+    class TaggedList(list):
+        pass
+    assert show(TaggedList(['x'])) == "['x'] (a list)"
+
+
 # ---------------------------------------------------------------------------
 # Unsafe characters
 # ---------------------------------------------------------------------------
@@ -753,7 +762,7 @@ def test_go_proxy_allow_insecure_all_must_be_a_bool():
 
 @pytest.mark.parametrize('units, message', [
     ('jenkins', "go_proxy_systemd_units must be a list of service names, such as [gitlab-runner], got 'jenkins' "
-                '(a str)'),
+                '(a string)'),
     (['jenkins\n'], "go_proxy_systemd_units entry 'jenkins\\n' is not a service name"),
     (['gitlab-runner', 'jenkins.service\n'], "entry 'jenkins.service\\n' is not a service name"),
     ({'jenkins': True}, 'go_proxy_systemd_units must be a list of service names'),
