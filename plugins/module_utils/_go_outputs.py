@@ -190,7 +190,8 @@ def plan(paths, state, environment, want, services, goroots, read, old_unit_drop
 
     ``want`` says which outputs the policy turns on (keys profile_d,
     etc_environment, systemd_default_environment, goroot_env); an output turned
-    off, or state absent, is removed where an earlier run wrote it. ``read(path)``
+    off, or state absent, is removed where an earlier run wrote it (a file of the
+    module's own only when it carries the header). ``read(path)``
     gives a file's text or None. ``old_unit_dropins`` are the drop-ins an earlier
     run wrote (they carry the header); those of units no longer listed go.
     Files the role shares with others (/etc/environment, go.env) are changed
@@ -201,7 +202,18 @@ def plan(paths, state, environment, want, services, goroots, read, old_unit_drop
     wants = {key: present and bool(want.get(key)) for key in
              ('profile_d', 'etc_environment', 'systemd_default_environment', 'goroot_env')}
     targets = {}
-    targets[paths.profile_d] = render_profile(environment) if wants['profile_d'] else None
+
+    def own_file(path, wanted, render):
+        # A file turned off goes only when an earlier run wrote it (it carries the header); a file of the
+        # host's own at that path is left alone.
+        if wanted:
+            targets[path] = render(environment)
+        else:
+            current = read(path)
+            if current is not None and is_ours(current):
+                targets[path] = None
+
+    own_file(paths.profile_d, wants['profile_d'], render_profile)
 
     current = read(paths.etc_environment)
     if wants['etc_environment']:
@@ -209,7 +221,7 @@ def plan(paths, state, environment, want, services, goroots, read, old_unit_drop
     elif current is not None and ENVIRONMENT_MARKER in current:
         targets[paths.etc_environment] = render_etc_environment(current, {})
 
-    targets[paths.manager_dropin] = render_manager_dropin(environment) if wants['systemd_default_environment'] else None
+    own_file(paths.manager_dropin, wants['systemd_default_environment'], render_manager_dropin)
 
     wanted_dropins = [paths.unit_dropin(service) for service in (services if present else [])]
     for dropin in wanted_dropins:

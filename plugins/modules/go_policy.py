@@ -21,10 +21,17 @@ description:
   - One task does the whole change as a transaction. It reads every managed file, writes only those whose content
     or attributes differ (atomically, a temporary file renamed over the old one), reloads systemd when one of its
     files changed, asks each consumer what it really gets (O(verify)), and restarts the running listed services whose
-    drop-in changed (O(restart_units)). When any of these steps fails, every file is put back as it was, systemd is
-    reloaded again, and the task fails with the reason.
+    drop-in changed (O(restart_units)). When any of these steps fails, every file is put back as it was (a symlink as
+    the same symlink, with its owner and mode, never a wider mode), systemd is reloaded again, and the task fails with
+    the reason.
+  - One buildfleet.mirrors writer at a time changes a host. The whole run (read, plan, write, reload, verify,
+    restart, and a rollback) holds the collection's host lock C(/run/buildfleet-mirrors/writer.lock), shared with
+    every other role of the collection. A run that finds the lock taken waits up to O(lock_timeout) seconds, then
+    fails naming the run that holds it, with nothing written.
   - C(/etc/environment) and C(go.env) belong to the host and to the Go package; before either is changed a backup
-    is made beside it (RV(backup_files)). The other outputs are the module's own, made from the policy alone.
+    is made beside it (RV(backup_files)), and its mode is never widened (a C(0600) file stays C(0600)). The other
+    outputs are the module's own, made from the policy alone and marked with a managed-by header; a file without
+    that header at one of their paths is backed up before it is overwritten, and never removed.
   - Check mode reads the host and tells exactly what would change (with C(--diff), each file before and after),
     without writing, reloading or verifying.
 author:
@@ -33,7 +40,7 @@ options:
   state:
     description:
       - V(present) writes the policy; V(absent) removes every file, line and block an earlier run wrote, whatever
-        the other options say.
+        the other options say. A file is removed only when it carries the collection's managed-by header.
     type: str
     choices: [present, absent]
     default: present
@@ -45,7 +52,8 @@ options:
         backtick, C(;), C(\\) or C(#) (the filter refuses them, and so does this module).
     type: dict
   profile_d:
-    description: Write C(/etc/profile.d/go-proxy.sh); V(false) removes it.
+    description: Write C(/etc/profile.d/go-proxy.sh); V(false) removes it if an earlier run wrote it (it carries the
+      managed-by header; a file of the host's own at that path is left alone).
     type: bool
     default: true
   etc_environment:
@@ -53,7 +61,8 @@ options:
     type: bool
     default: true
   systemd_default_environment:
-    description: Write the systemd manager drop-in (C(DefaultEnvironment)); V(false) removes it.
+    description: Write the systemd manager drop-in (C(DefaultEnvironment)); V(false) removes it if an earlier run wrote
+      it (it carries the managed-by header; a file of the host's own at that path is left alone).
     type: bool
     default: true
   systemd_units:
@@ -75,6 +84,10 @@ options:
     description:
       - Write the policy at the top of C($GOROOT/go.env) of each Go 1.21 or newer found under O(goroot_parents)
         (C(go-*), C(golang) and C(go) there). V(false) removes the block where an earlier run wrote it.
+      - A Go install is a directory with a C(VERSION) file and an executable C(bin/go); anything else of those names
+        (a stray file, an empty directory) is skipped.
+      - A C(go.env) that is a symlink (into C(/usr/share), as packages ship it) is left alone unless its text must
+        change; then it is replaced by a regular file, and a rollback puts the symlink back.
     type: bool
     default: false
   goroot_parents:
@@ -86,14 +99,36 @@ options:
   verify:
     description:
       - When to ask each consumer what it gets, with a clean environment (a login shell, a PAM session through
-        C(su), a transient systemd service, each Go with no environment at all), and fail (rolling back) when one
-        does not get the policy.
+        C(su), a systemd service, each Go with no environment at all), and fail (rolling back) when one does not get
+        the policy, or cannot be asked at all.
+      - The systemd service is asked without D-Bus, so that hosts without a bus daemon (minimal installs, systemd in
+        containers) work too. A oneshot unit file is written under O(systemd_runtime_dir), loaded with
+        C(systemctl daemon-reload) and started with C(systemctl start), which reaches systemd through its private
+        socket; its output goes to a file in the lock directory. The unit and its output are removed and systemd is
+        reloaded again afterwards.
+      - Each consumer has 60 seconds to answer, the systemd service's whole round included.
       - V(changed) verifies when this run changed a file; V(always) on every run, which also catches a later
         C(/etc/profile.d) script or another drop-in that overrides an unchanged policy; V(never) skips it.
       - Never in check mode, nor with O(state=absent).
     type: str
     choices: [always, changed, never]
     default: changed
+  lock_timeout:
+    description:
+      - Seconds to wait for another buildfleet.mirrors writer on the same host to finish (the host lock
+        C(/run/buildfleet-mirrors/writer.lock), which every role of the collection takes). When it runs out, the task
+        fails naming the run that holds the lock, and writes nothing. V(0) tries once.
+      - Check mode takes no lock (it writes nothing).
+    type: int
+    default: 300
+  pruned:
+    description:
+      - The URLs the gate left out of the policy (the role passes what P(buildfleet.mirrors.mirror_check#module)
+        found dead). Returned as is in RV(pruned), with credentials redacted, so that one registered result tells the
+        whole story of the run. It changes nothing on the host.
+    type: list
+    elements: str
+    default: []
   profile_d_path:
     description: The login shell output (another path only for tests and unusual layouts).
     type: path
@@ -106,6 +141,12 @@ options:
     description: systemd's configuration directory, which holds C(system.conf.d) and C(system).
     type: path
     default: /etc/systemd
+  systemd_runtime_dir:
+    description:
+      - systemd's runtime unit directory. Its presence tells that systemd runs on the host (as C(sd_booted) does);
+        O(verify) puts its transient unit file there. Another path only for tests and unusual layouts.
+    type: path
+    default: /run/systemd/system
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -124,7 +165,9 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - The files are written as C(root:root) with mode C(0644), directories with C(0755).
+  - The files are written as C(root:root) with mode C(0644) (C(/etc/environment) and C(go.env) keep a narrower mode
+    they had), directories with C(0755).
+  - The module must run as root (C(become)), for the files it writes and for the host lock.
   - Services already running keep their environment until they restart; only O(restart_units) restarts any.
 seealso:
   - plugin: buildfleet.mirrors.go_environment
@@ -144,14 +187,42 @@ EXAMPLES = r"""
     environment: "{{ go_environment }}"
     systemd_units: [gitlab-runner]
 
+- name: Write it with the URLs a gate (mirror_check, registered as probe) found dead; wait 1 min at most
+  buildfleet.mirrors.go_policy:
+    environment: "{{ go_environment }}"
+    pruned: "{{ probe.probes | rejectattr('reachable') | map(attribute='url') | list }}"
+    lock_timeout: 60
+  register: go_proxy_result
+
 - name: Remove everything an earlier run wrote
   buildfleet.mirrors.go_policy:
     state: absent
 """
 
 RETURN = r"""
+msg:
+  description: What the run did, or why it failed (and that every file was put back).
+  returned: always
+  type: str
+  sample: changed 3 files
+written:
+  description:
+    - The paths the run created, updated or removed (would, in check mode), in the order it changed them. Empty when
+      nothing changed, and after a failure (every file was put back).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/profile.d/go-proxy.sh, /etc/environment]
+pruned:
+  description: The URLs of O(pruned) as given, with credentials redacted (C(https://***@host)).
+  returned: always
+  type: list
+  elements: str
+  sample: [https://dead-proxy.corp.example.com]
 files:
-  description: Every file the run created, updated or removed (would, in check mode), with what happened to it.
+  description:
+    - Every file the run created, updated or removed (would, in check mode), with what happened to it. Empty after a
+      failure (every file was put back).
   returned: always
   type: list
   elements: dict
@@ -200,13 +271,13 @@ verified:
 import glob
 import json
 import os
-import stat
+import secrets
 import subprocess
-import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible.module_utils.common.text.converters import to_native, to_text
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs import (
     DROPIN_NAME,
@@ -227,11 +298,20 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import 
     refuse_unsafe_characters,
     url_secrets,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._transaction import (
+    DEFAULT_LOCK_TIMEOUT,
+    LOCK_DIR,
+    HostLock,
+    LockError,
+    Transaction,
+)
 
 FILE_MODE = 0o644
-DIR_MODE = 0o755
 VERIFY_TIMEOUT = 60
-SYSTEMD_BOOTED = '/run/systemd/system'
+# The part of VERIFY_TIMEOUT the systemd round may spend before it cleans up (removal and the second reload).
+SYSTEMD_ASK_SHARE = 0.75
+LOCK_HOLDER = 'buildfleet.mirrors.go_proxy (go_policy)'
+VERIFY_UNIT_PREFIX = 'buildfleet-go-policy-verify-'
 
 
 class Failure(Exception):
@@ -239,26 +319,19 @@ class Failure(Exception):
 
 
 def _read(path):
+    """A file's text (through a symlink), or None when there is no regular file to read."""
     try:
         with open(path, 'rb') as stream:
             return to_text(stream.read(), errors='surrogate_or_strict')
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
 
 
-class Snapshot:
-    """A path as it was before the run: its text and attributes, or that it did not exist."""
-
-    def __init__(self, path):
-        self.path = path
-        try:
-            info = os.lstat(path)
-        except FileNotFoundError:
-            self.exists, self.text, self.mode, self.uid, self.gid = False, None, None, None, None
-            return
-        self.exists = True
-        self.mode, self.uid, self.gid = stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid
-        self.text = _read(path) if stat.S_ISREG(info.st_mode) else None
+def is_go_tree(goroot):
+    """Whether a path is a Go install: a directory with a VERSION file and an executable bin/go."""
+    go = os.path.join(goroot, 'bin', 'go')
+    return (os.path.isdir(goroot) and os.path.isfile(os.path.join(goroot, 'VERSION'))
+            and os.path.isfile(go) and os.access(go, os.X_OK))
 
 
 class GoPolicy:
@@ -267,12 +340,11 @@ class GoPolicy:
         self.params = module.params
         self.paths = Paths(self.params['profile_d_path'], self.params['etc_environment_path'],
                            self.params['systemd_dir'])
-        self.systemd_booted = os.path.isdir(SYSTEMD_BOOTED)
-        self.result = dict(changed=False, files=[], backup_files={}, goroots=[], systemd_reloaded=False,
-                           changed_units=[], restarted_units=[], verified=[])
-        self.snapshots = {}       # path -> Snapshot, of every path this run touched
-        self.created_dirs = []    # directories this run made, innermost last
-        self.removed_dirs = []    # (Snapshot) of directories this run removed
+        self.systemd_booted = os.path.isdir(self.params['systemd_runtime_dir'])
+        self.result = dict(changed=False, written=[], pruned=[], files=[], backup_files={}, goroots=[],
+                           systemd_reloaded=False, changed_units=[], restarted_units=[], verified=[])
+        self.txn = Transaction(lambda source, dest: module.atomic_move(source, dest, unsafe_writes=False),
+                               module.backup_local, tmp_prefix='.go-policy.')
 
     # --- Input --------------------------------------------------------------------------------------------------
     def environment(self):
@@ -296,6 +368,13 @@ class GoPolicy:
                                       % (name, redact_url(to_text(value))))
         return {name: to_text(value) for name, value in environment.items()}
 
+    def pruned(self):
+        pruned = []
+        for url in self.params['pruned']:
+            self.module.no_log_values.update(url_secrets(url))
+            pruned.append(redact_url(url))
+        return pruned
+
     def services(self):
         try:
             return service_names(self.params['systemd_units'], 'systemd_units')
@@ -308,10 +387,15 @@ class GoPolicy:
         for parent in self.params['goroot_parents']:
             for pattern in ('go-*', 'golang', 'go'):
                 for goroot in sorted(glob.glob(os.path.join(parent, pattern))):
-                    version = _read(os.path.join(goroot, 'VERSION'))
-                    if version is not None and is_go_env_version(version.splitlines()[0] if version else ''):
-                        if goroot not in found:
-                            found.append(goroot)
+                    # A stray file or an empty directory of that name is no Go install: skip it.
+                    if goroot in found or not is_go_tree(goroot):
+                        continue
+                    try:
+                        version = _read(os.path.join(goroot, 'VERSION'))
+                    except OSError:
+                        continue
+                    if version and is_go_env_version(version.splitlines()[0]):
+                        found.append(goroot)
         return found
 
     def old_unit_dropins(self):
@@ -322,80 +406,14 @@ class GoPolicy:
                 found.append(dropin)
         return found
 
-    # --- Writing, and putting back ----------------------------------------------------------------------------
-    def _snapshot(self, path):
-        if path not in self.snapshots:
-            self.snapshots[path] = Snapshot(path)
-        return self.snapshots[path]
+    def is_shared(self, path):
+        """The host's and the Go package's files, which the module only edits: backed up, their mode never widened."""
+        return path == self.paths.etc_environment or os.path.basename(path) == 'go.env'
 
-    def _make_dirs(self, directory):
-        missing = []
-        while directory and not os.path.isdir(directory):
-            missing.append(directory)
-            directory = os.path.dirname(directory)
-        for path in reversed(missing):
-            os.mkdir(path, DIR_MODE)
-            os.chown(path, 0, 0)
-            os.chmod(path, DIR_MODE)
-            self.created_dirs.append(path)
-
-    def _write(self, path, text):
-        self._make_dirs(os.path.dirname(path))
-        handle, temporary = tempfile.mkstemp(prefix='.go-policy.', dir=os.path.dirname(path))
-        with os.fdopen(handle, 'wb') as stream:
-            stream.write(to_bytes(text, errors='surrogate_or_strict'))
-        os.chown(temporary, 0, 0)
-        os.chmod(temporary, FILE_MODE)
-        self.module.atomic_move(temporary, path, unsafe_writes=False)
-        os.chmod(path, FILE_MODE)
-
-    def _remove(self, path):
-        os.unlink(path)
-        directory = os.path.dirname(path)
-        # A drop-in alone in its directory goes with it; never a directory the host had other files in.
-        if os.path.basename(path) == DROPIN_NAME and directory.endswith('.d') and not os.listdir(directory):
-            self.removed_dirs.append(Snapshot(directory))
-            os.rmdir(directory)
-
-    def _needs_attributes(self, snapshot):
-        return snapshot.exists and (snapshot.mode, snapshot.uid, snapshot.gid) != (FILE_MODE, 0, 0)
-
-    def rollback(self):
-        """Every touched path back as it was; directories this run made go, those it removed come back."""
-        problems = []
-        for snapshot in self.removed_dirs:
-            try:
-                os.makedirs(snapshot.path, exist_ok=True)
-                os.chown(snapshot.path, snapshot.uid, snapshot.gid)
-                os.chmod(snapshot.path, snapshot.mode)
-            except OSError as error:
-                problems.append('%s: %s' % (snapshot.path, to_native(error)))
-        for path, snapshot in self.snapshots.items():
-            try:
-                if snapshot.exists:
-                    if _read(path) != snapshot.text:
-                        self._make_dirs(os.path.dirname(path))
-                        handle, temporary = tempfile.mkstemp(prefix='.go-policy.', dir=os.path.dirname(path))
-                        with os.fdopen(handle, 'wb') as stream:
-                            stream.write(to_bytes(snapshot.text, errors='surrogate_or_strict'))
-                        self.module.atomic_move(temporary, path, unsafe_writes=False)
-                    os.chown(path, snapshot.uid, snapshot.gid)
-                    os.chmod(path, snapshot.mode)
-                elif os.path.lexists(path):
-                    os.unlink(path)
-            except OSError as error:
-                problems.append('%s: %s' % (path, to_native(error)))
-        for path in self.result['backup_files'].values():
-            if os.path.exists(path):
-                os.unlink(path)
-        for directory in reversed(self.created_dirs):
-            try:
-                os.rmdir(directory)
-            except OSError:
-                pass
-        if self.result['systemd_reloaded']:
-            self.daemon_reload()
-        return problems
+    def mode_for(self, path, snapshot):
+        if self.is_shared(path) and snapshot.kind == 'file':
+            return snapshot.mode & FILE_MODE
+        return FILE_MODE
 
     # --- systemd ------------------------------------------------------------------------------------------------
     def systemctl(self, *arguments):
@@ -420,8 +438,8 @@ class GoPolicy:
             self.result['restarted_units'].append(unit)
 
     # --- Verification -------------------------------------------------------------------------------------------
-    def consumers(self, environment, goroots):
-        """(name, argv, output is JSON) of each consumer, each started with a clean environment."""
+    def consumers(self, goroots):
+        """(name, argv or a callable, output is JSON) of each consumer, each started with a clean environment."""
         params = self.params
         found = []
         if params['profile_d']:
@@ -432,23 +450,101 @@ class GoPolicy:
             found.append(('PAM sessions (%s)' % self.paths.etc_environment, [
                 '/usr/bin/env', '-i', '/bin/su', '--shell=/bin/sh', '--command=/usr/bin/env', 'root'], False))
         if params['systemd_default_environment'] and self.systemd_booted:
-            found.append(('systemd services (%s)' % self.paths.manager_dropin, [
-                'systemd-run', '--quiet', '--wait', '--pipe', '--collect', '/usr/bin/env'], False))
+            found.append(('systemd services (%s)' % self.paths.manager_dropin, self.ask_systemd, False))
         if params['goroot_env']:
             for goroot in goroots:
                 found.append(('go with no environment (%s/go.env)' % goroot, [
                     '/usr/bin/env', '-i', os.path.join(goroot, 'bin', 'go'), 'env', '-json'], True))
         return found
 
+    def ask_systemd(self):
+        """What a service started now gets, asked without D-Bus: (env output, None) or (None, why it failed).
+
+        systemd-run needs the bus; systemctl reaches PID 1 over its private socket as root. So a oneshot unit file
+        goes under the runtime unit directory, its output into the root-only lock directory, and both go again.
+        """
+        systemctl = self.module.get_bin_path('systemctl')
+        if not systemctl:
+            return None, 'systemctl is not installed'
+        start = time.monotonic()
+        ask_deadline = start + VERIFY_TIMEOUT * SYSTEMD_ASK_SHARE
+        name = VERIFY_UNIT_PREFIX + secrets.token_hex(6)
+        unit = name + '.service'
+        unit_path = os.path.join(self.params['systemd_runtime_dir'], unit)
+        output = os.path.join(LOCK_DIR, name + '.env')
+        text = '\n'.join([
+            '# A probe of buildfleet.mirrors.go_policy: what a service gets from the manager; removed at once.',
+            '[Unit]',
+            'Description=buildfleet.mirrors go_policy verification',
+            'DefaultDependencies=no',
+            '[Service]',
+            'Type=oneshot',
+            'ExecStart=/usr/bin/env',
+            'StandardInput=null',
+            'StandardOutput=file:%s' % output,
+            'StandardError=journal',
+            '']).encode()
+
+        def run(deadline, *arguments):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired([systemctl] + list(arguments), 0)
+            done = subprocess.run([systemctl] + list(arguments), stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=remaining, check=False)
+            if done.returncode != 0:
+                raise OSError('systemctl %s failed (rc %s): %s' % (
+                    ' '.join(arguments), done.returncode,
+                    ' '.join(to_text(done.stderr or done.stdout, errors='surrogate_or_replace').split())))
+            return done
+
+        try:
+            descriptor = os.open(unit_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as error:
+            return None, 'cannot write the unit file %s: %s' % (unit_path, error.strerror or error)
+        try:
+            with os.fdopen(descriptor, 'wb') as stream:
+                stream.write(text)
+            run(ask_deadline, 'daemon-reload')
+            run(ask_deadline, 'start', '--no-ask-password', unit)
+            try:
+                output_descriptor = os.open(output, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError as error:
+                return None, 'the service %s wrote no output to %s: %s' % (unit, output, error.strerror or error)
+            with os.fdopen(output_descriptor, 'rb') as stream:
+                return parse_env_output(to_text(stream.read(), errors='surrogate_or_replace')), None
+        except subprocess.TimeoutExpired:
+            return None, 'no answer within %d s' % VERIFY_TIMEOUT
+        except OSError as error:
+            return None, to_native(error)
+        finally:
+            for path in (unit_path, output):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    pass  # a leftover in /run goes at the next boot
+            cleanup_deadline = start + VERIFY_TIMEOUT
+            for arguments in (('reset-failed', unit), ('daemon-reload',)):
+                try:
+                    run(cleanup_deadline, *arguments)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass  # reset-failed fails for a unit that did not fail; a stale entry goes at the next reload
+
     def verify(self, environment, goroots):
-        consumers = self.consumers(environment, goroots)
+        consumers = self.consumers(goroots)
 
         def ask(consumer):
             name, argv, is_json = consumer
+            if callable(argv):
+                seen, error = argv()
+                return name, seen, error
             try:
                 done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=VERIFY_TIMEOUT,
                                       check=False)
-            except (OSError, subprocess.TimeoutExpired) as error:
+            except subprocess.TimeoutExpired:
+                return name, None, 'no answer within %d s' % VERIFY_TIMEOUT
+            except OSError as error:
                 return name, None, to_native(error)
             out = to_text(done.stdout, errors='surrogate_or_replace')
             if done.returncode != 0:
@@ -459,68 +555,97 @@ class GoPolicy:
             except ValueError as error:
                 return name, None, 'unreadable output (%s)' % error
 
-        problems = []
+        unasked, wrong = [], []
         with ThreadPoolExecutor(max_workers=max(1, len(consumers))) as pool:
             for name, seen, error in pool.map(ask, consumers):
                 if error:
-                    problems.append('%s could not be asked: %s' % (name, error))
+                    unasked.append('%s could not be asked: %s' % (name, error))
                 else:
-                    problems += mismatches(name, seen, environment, redact_url)
-        if problems:
-            raise Failure(
+                    wrong += mismatches(name, seen, environment, redact_url)
+        sentences = []
+        if wrong:
+            sentences.append(
                 "The policy was written but not every consumer gets it: %s. Something read after the role's files "
                 "sets these variables (a later /etc/profile.d script, another systemd drop-in, a go.env line above "
-                "the role's block)." % '; '.join(problems))
+                "the role's block)." % '; '.join(wrong))
+        if unasked:
+            sentences.append('The policy was written but not every consumer could be checked: %s.' % '; '.join(unasked))
+        if sentences:
+            raise Failure(' '.join(sentences))
         self.result['verified'] = [name for name, dummy, dummy2 in consumers]
 
     # --- The run ------------------------------------------------------------------------------------------------
-    def run(self):
+    def plan_changes(self, environment, services, goroots):
+        """[(path, text or None, action, backup)] and the diffs, from the host as it is now."""
         params = self.params
-        environment = self.environment()
-        services = self.services()
-        goroots = self.goroots()
-        self.result['goroots'] = goroots
         want = {key: params[key] for key in ('profile_d', 'etc_environment', 'systemd_default_environment',
                                              'goroot_env')}
         targets = plan(self.paths, params['state'], environment, want, services, goroots, _read,
                        self.old_unit_dropins())
-
-        changes = []  # (path, text or None, action)
-        diffs = []
+        changes, diffs = [], []
         for path, text in targets.items():
-            snapshot = self._snapshot(path)
+            snapshot = self.txn.snapshot(path)
+            before = _read(path)  # through a symlink: a packaged go.env is often one
             if text is None:
                 if snapshot.exists:
-                    changes.append((path, None, 'removed'))
+                    changes.append((path, None, 'removed', False))
                     diffs.append(dict(before_header=path, after_header='%s (removed)' % path,
-                                      before=snapshot.text or '', after=''))
-            elif not snapshot.exists:
-                changes.append((path, text, 'created'))
+                                      before=before or '', after=''))
+                continue
+            attributes = (self.mode_for(path, snapshot), 0, 0)
+            if not snapshot.exists:
+                changes.append((path, text, 'created', False))
                 diffs.append(dict(before_header='%s (absent)' % path, after_header=path, before='', after=text))
-            elif snapshot.text != text or self._needs_attributes(snapshot):
-                changes.append((path, text, 'updated'))
-                diffs.append(dict(before_header=path, after_header=path, before=snapshot.text or '', after=text))
-        # Only the snapshots of changed paths matter for a rollback.
-        self.snapshots = {path: self.snapshots[path] for path, dummy, dummy2 in changes}
-        self.result['files'] = [dict(path=path, action=action) for path, dummy, action in changes]
+            elif before != text or (snapshot.kind == 'file'
+                                    and (snapshot.mode, snapshot.uid, snapshot.gid) != attributes):
+                # The host's own files, and a file of the host's at one of the module's paths, are backed up first.
+                backup = self.is_shared(path) or (before is not None and not is_ours(before))
+                changes.append((path, text, 'updated', backup))
+                diffs.append(dict(before_header=path, after_header=path, before=before or '', after=text))
+        return changes, diffs
+
+    def run(self):
+        params = self.params
+        environment = self.environment()
+        services = self.services()
+        self.result['pruned'] = self.pruned()
+        if params['lock_timeout'] < 0:
+            self.module.fail_json(msg='lock_timeout must be 0 or more seconds, got %d' % params['lock_timeout'])
+        if self.module.check_mode:
+            self.apply(environment, services)
+        try:
+            with HostLock(params['lock_timeout'], holder=LOCK_HOLDER):
+                self.apply(environment, services)
+        except LockError as error:
+            self.module.fail_json(msg=to_native(error), **self.result)
+
+    def apply(self, environment, services):
+        params = self.params
+        goroots = self.goroots()
+        self.result['goroots'] = goroots
+        changes, diffs = self.plan_changes(environment, services, goroots)
+        changed_paths = [path for path, dummy, dummy2, dummy3 in changes]
+        self.result['files'] = [dict(path=path, action=action) for path, dummy, action, dummy2 in changes]
+        self.result['written'] = changed_paths
         self.result['changed'] = bool(changes)
-        self.result['changed_units'] = changed_units(self.paths, [path for path, dummy, dummy2 in changes])
+        self.result['changed_units'] = changed_units(self.paths, changed_paths)
         if self.module._diff and diffs:
             self.result['diff'] = diffs
         if self.module.check_mode:
             self.finish('would change %d files' % len(changes) if changes else 'nothing to change')
 
         try:
-            for path, text, action in changes:
+            for path, text, action, backup in changes:
                 if action == 'removed':
-                    self._remove(path)
+                    directory = os.path.dirname(path)
+                    # A drop-in alone in its directory goes with it; never a directory the host had other files in.
+                    self.txn.remove(path, prune_empty_dir=os.path.basename(path) == DROPIN_NAME
+                                    and directory.endswith('.d'))
                     continue
-                shared = path == self.paths.etc_environment or os.path.basename(path) == 'go.env'
-                if shared and action == 'updated':
-                    self.result['backup_files'][path] = self.module.backup_local(path)
-                self._write(path, text)
-            systemd_paths = [path for path, dummy, dummy2 in changes
-                             if path.startswith(params['systemd_dir'].rstrip('/') + '/')]
+                made = self.txn.write(path, text, mode=self.mode_for(path, self.txn.snapshot(path)), backup=backup)
+                if made:
+                    self.result['backup_files'][path] = made
+            systemd_paths = [path for path in changed_paths if path.startswith(params['systemd_dir'].rstrip('/') + '/')]
             if systemd_paths and self.systemd_booted:
                 self.daemon_reload()
                 self.result['systemd_reloaded'] = True
@@ -530,20 +655,29 @@ class GoPolicy:
             if params['restart_units'] and self.result['changed_units'] and self.systemd_booted:
                 self.restart(self.result['changed_units'])
         except (Failure, OSError) as error:
-            problems = self.rollback()
-            restarted = self.result['restarted_units']
-            if restarted:
-                # They run with the new environment: start them again on the files put back.
-                for unit in restarted:
-                    self.systemctl('restart', unit)
-            self.result.update(changed=False, backup_files={})
-            self.result.pop('diff', None)
-            if problems:
-                self.module.fail_json(msg='%s. Putting the files back failed too: %s'
-                                      % (to_native(error), '; '.join(problems)), **self.result)
-            self.module.fail_json(msg='%s (buildfleet.mirrors.go_proxy put every file back as it was before this run)'
-                                  % to_native(error), **self.result)
+            self.roll_back(error)
         self.finish('changed %d files' % len(changes) if changes else 'nothing to change')
+
+    def roll_back(self, error):
+        """Every changed file back as it was, systemd reloaded on them, restarted services restarted again; fail."""
+        problems = self.txn.restore()
+        if self.result['systemd_reloaded']:
+            try:
+                self.daemon_reload()
+            except Failure as reload_error:
+                problems.append(to_native(reload_error))
+        # The services restarted run with the new environment: start them again on the files put back.
+        for unit in self.result['restarted_units']:
+            rc, out, err = self.systemctl('restart', unit)
+            if rc != 0:
+                problems.append('systemctl restart %s failed (rc %s): %s' % (unit, rc, (err or out).strip()))
+        self.result.update(changed=False, written=[], files=[], backup_files={})
+        self.result.pop('diff', None)
+        if problems:
+            self.module.fail_json(msg='%s. Putting the files back failed too: %s'
+                                  % (to_native(error), '; '.join(problems)), **self.result)
+        self.module.fail_json(msg='%s (buildfleet.mirrors.go_proxy put every file back as it was before this run)'
+                              % to_native(error), **self.result)
 
     def finish(self, msg):
         self.module.exit_json(msg=msg, **self.result)
@@ -562,9 +696,12 @@ def main():
             goroot_env=dict(type='bool', default=False),
             goroot_parents=dict(type='list', elements='path', default=['/usr/lib', '/usr/local']),
             verify=dict(type='str', choices=['always', 'changed', 'never'], default='changed'),
+            lock_timeout=dict(type='int', default=DEFAULT_LOCK_TIMEOUT),
+            pruned=dict(type='list', elements='str', default=[]),
             profile_d_path=dict(type='path', default='/etc/profile.d/go-proxy.sh'),
             etc_environment_path=dict(type='path', default='/etc/environment'),
             systemd_dir=dict(type='path', default='/etc/systemd'),
+            systemd_runtime_dir=dict(type='path', default='/run/systemd/system'),
         ),
         required_if=[('state', 'present', ['environment'])],
         supports_check_mode=True,

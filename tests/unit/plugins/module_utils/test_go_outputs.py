@@ -104,7 +104,7 @@ def test_plan_removes_what_is_turned_off_and_leaves_shared_files_it_never_wrote(
     targets = plan(paths, 'present', {'GOPROXY': 'https://a.example'},
                    {'profile_d': False, 'etc_environment': False, 'systemd_default_environment': True, 'goroot_env': False},
                    ['lab-runner.service'], ['/g'], files.get, ['/p/systemd/system/old.service.d/go-proxy.conf'])
-    assert targets['/p/go-proxy.sh'] is None
+    assert '/p/go-proxy.sh' not in targets  # not wanted and absent: nothing to remove
     assert '/p/environment' not in targets  # not wanted and holds no line of ours: left alone
     assert '/g/go.env' in targets and targets['/g/go.env'] == 'GOPROXY=x\n'
     assert targets['/p/systemd/system.conf.d/go-proxy.conf'].startswith('# Managed by Ansible')
@@ -118,7 +118,25 @@ def test_plan_absent_wants_nothing():
     files = {'/p/environment': 'LANG=C\n%s GOPROXY\nGOPROXY="a"\n' % ENVIRONMENT_MARKER}
     everything = {'profile_d': True, 'etc_environment': True, 'systemd_default_environment': True, 'goroot_env': True}
     targets = plan(paths, 'absent', {'GOPROXY': 'a'}, everything, ['x.service'], [], files.get, [])
+    assert targets == {'/p/environment': 'LANG=C\n'}
+    files.update({'/p/go-proxy.sh': render_profile({'GOPROXY': 'a'}),
+                  '/p/systemd/system.conf.d/go-proxy.conf': render_manager_dropin({'GOPROXY': 'a'})})
+    targets = plan(paths, 'absent', {'GOPROXY': 'a'}, everything, ['x.service'], [], files.get, [])
     assert targets == {'/p/go-proxy.sh': None, '/p/environment': 'LANG=C\n', '/p/systemd/system.conf.d/go-proxy.conf': None}
+
+
+@pytest.mark.parametrize('state, want', [
+    ('absent', {'profile_d': True, 'systemd_default_environment': True}),
+    ('present', {'profile_d': False, 'systemd_default_environment': False}),
+])
+def test_plan_never_removes_a_file_without_the_header(state, want):
+    """A go-proxy.sh or manager drop-in the host made itself is not the role's to remove."""
+    paths = Paths('/p/go-proxy.sh', '/p/environment', '/p/systemd')
+    files = {'/p/go-proxy.sh': 'export GOPROXY=https://local.example\n',
+             '/p/systemd/system.conf.d/go-proxy.conf': '[Manager]\nDefaultEnvironment=GOFLAGS=-mod=mod\n'}
+    targets = plan(paths, state, {'GOPROXY': 'https://a.example'}, dict(want, etc_environment=False, goroot_env=False),
+                   [], [], files.get, [])
+    assert targets == {}
 
 
 def test_unit_patterns_and_mismatch_messages():
