@@ -158,7 +158,8 @@ def url_secrets(text):
             secrets.append(secret.partition(':')[2])
         secrets.append(secret)
     secrets.extend([unquote(secret) for secret in secrets])
-    return sorted(set(secret for secret in secrets if secret))
+    # A URL redacted already holds no secret: masking '***' would only garble every redacted URL in the output.
+    return sorted(set(secret for secret in secrets if secret and secret != REDACTED))
 
 
 def has_credentials(text):

@@ -162,6 +162,13 @@ def test_url_secrets_covers_every_url_of_a_joined_value():
     assert 'S3cr/Et9' in url_secrets('https://u:S3cr/Et9@proxy.example.com')
 
 
+@pytest.mark.parametrize('url', ['https://***@a.example', 'https://a.example/?token=***', 'https://u:***@a.example'])
+def test_a_redacted_url_has_no_secret_to_mask(url):
+    """A module hands url_secrets() to no_log_values: '***' there turned every redacted URL into '********'."""
+    assert '***' not in url_secrets(url)
+    assert redact_url(url).count('***') == 1
+
+
 def test_show_redacts_every_url_of_a_value():
     assert show('https://a.example|https://u:Pw2nd@b.example') == "'https://a.example|https://***@b.example'"
 
