@@ -49,7 +49,7 @@ class PlaybookRun:
         return " ".join(self.output.split())
 
     def go_proxy_results(self) -> dict[str, dict]:
-        """go_proxy_result of each host whose run reached the end of the play (show_result.yml), by host."""
+        """go_proxy_result of each host whose run reached the end of the play (tasks/show_result.yml), by host."""
         results = {}
         for token in re.findall(r"GO_PROXY_RESULT=([A-Za-z0-9+/=]+)", self.output):
             shown = json.loads(base64.b64decode(token))
