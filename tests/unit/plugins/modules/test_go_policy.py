@@ -20,8 +20,6 @@ import sys
 import textwrap
 import threading
 
-from pathlib import Path
-
 import pytest
 
 from conftest import COLLECTIONS_ROOT, ModuleRun, clean_environment, run_collection_module
