@@ -8,6 +8,7 @@ inventory, exactly as Molecule runs converge.
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -46,6 +47,14 @@ class PlaybookRun:
     def text(self) -> str:
         """The output with every run of whitespace made one space, as messages wrap in the YAML callback."""
         return " ".join(self.output.split())
+
+    def go_proxy_results(self) -> dict[str, dict]:
+        """go_proxy_result of each host whose run reached the end of the play (tasks/show_result.yml), by host."""
+        results = {}
+        for token in re.findall(r"GO_PROXY_RESULT=([A-Za-z0-9+/=]+)", self.output):
+            shown = json.loads(base64.b64decode(token))
+            results[shown["host"]] = shown["result"]
+        return results
 
     def recap(self) -> dict[str, dict[str, int]]:
         """PLAY RECAP counts per host: {'buildfleet-trixie': {'ok': 23, 'changed': 0, ...}}."""

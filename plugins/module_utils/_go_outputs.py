@@ -23,8 +23,9 @@ ENVIRONMENT_MARKER = '# Managed by Ansible (buildfleet.mirrors.go_proxy):'
 GO_ENV_MARKER = '# {mark} buildfleet.mirrors.go_proxy (Managed by Ansible; in go.env the first value of a variable wins)'
 DROPIN_NAME = 'go-proxy.conf'
 
-# A systemd service name that may be used in a path: no '/', no '..', no escapes.
-UNIT_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9:_.@-]*$')
+# A systemd service name that may be used in a path: no '/', no '..', no escapes. Matched whole
+# (fullmatch; '$' would let a trailing newline through).
+UNIT_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9:_.@-]*')
 NON_SERVICE_SUFFIX = re.compile(r'\.(socket|timer|target|mount|automount|path|slice|scope|device|swap)$')
 # The first line of $GOROOT/VERSION of Go 1.21 and newer (go1.21.0, go1.24.4, go1.100rc1).
 GO_ENV_VERSION = re.compile(r'^go1\.(2[1-9]|[3-9][0-9]|[1-9][0-9]{2,})([.a-z]|$)')
@@ -36,10 +37,18 @@ class UnitNameError(ValueError):
 
 
 def service_names(units, name='go_proxy_systemd_units'):
-    """Unit names with their .service suffix, in order, each once; refuses names that are no service."""
+    """Unit names with their .service suffix, in order, each once; refuses names that are no service.
+
+    ``units`` is a list: a string is refused, never read letter by letter as a list of one-letter units.
+    """
+    if isinstance(units, (str, bytes)) or not isinstance(units, (list, tuple, type(None))):
+        raise UnitNameError('%s must be a list of service names, such as [gitlab-runner], got %r (a %s)'
+                            % (name, str(units) if isinstance(units, str) else units,
+                               'string' if isinstance(units, (str, bytes))
+                               else 'dict' if isinstance(units, dict) else type(units).__name__))
     services = []
     for unit in units or []:
-        if not isinstance(unit, str) or not UNIT_NAME.match(unit) or NON_SERVICE_SUFFIX.search(unit):
+        if not isinstance(unit, str) or not UNIT_NAME.fullmatch(unit) or NON_SERVICE_SUFFIX.search(unit):
             raise UnitNameError(
                 "%s entry %r is not a service name such as gitlab-runner, gitlab-runner.service or "
                 "actions-runner@.service (letters, digits and :_.@- only; Environment= drop-ins apply to services)"

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import ipaddress
 import re
+import struct
 import unicodedata
 
 from dataclasses import dataclass
@@ -43,45 +45,106 @@ REDACTED = '***'
 # carries a credential: token=, access_token=, password=, X-Amz-Signature=...
 _SECRET_PARAMETER_WORDS = ('token', 'pass', 'pwd', 'secret', 'key', 'sig', 'auth', 'cred', 'session')
 
-# Up to the first '/', not the first '?' or '#': a password holding those must still be hidden.
-_USERINFO = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*://(?P<userinfo>[^/]*)@')
+# Where a URL starts inside a longer text: a scheme at the start of a word. A scheme-like run right after
+# ':', '/', '@' or '%' is part of the URL before it (a password such as 'a://b'), not a URL of its own.
+_SCHEME = re.compile(r"(?<![A-Za-z0-9+.\-:/@%])[A-Za-z][A-Za-z0-9+.-]*://")
 _PARAMETER = re.compile(r'[?&#;](?P<name>[^=&#;]*)=(?P<value>[^&#;]*)')
 
 
+def _looks_like_userinfo(authority):
+    """'u:Tok' in 'https://u:Tok/en@host': a host:port whose port is no number is a user:password cut at a '/'."""
+    if authority.startswith('[') or ':' not in authority:
+        return False
+    port = authority.rpartition(':')[2]
+    return bool(port) and not port.isdigit()
+
+
+def _userinfo_end(text, begin, limit):
+    """Where the userinfo of the URL whose authority starts at ``begin`` ends (its last '@'), or None.
+
+    The URL runs to ``limit`` (the next URL, or the end of the text). Its userinfo is what comes before the
+    last '@' ahead of the first '/', as URL parsers read it, and ahead of '?' and '#' too (a password holding
+    them must still be hidden). A password holding a raw '/' ('https://u:Tok/en@host') puts its '@' after that
+    '/': an '@' there that does not start a path segment (as '/@v/' of the GOPROXY protocol does), or any '@'
+    after an authority shaped user:password, ends the userinfo too.
+    """
+    slash = text.find('/', begin, limit)
+    authority_end = limit if slash == -1 else slash
+    at = text.rfind('@', begin, authority_end)
+    if at != -1:
+        return at
+    if slash == -1:
+        return None
+    loose = [index for index in range(authority_end, limit) if text[index] == '@' and text[index - 1] != '/']
+    if loose:
+        return loose[-1]
+    if _looks_like_userinfo(text[begin:authority_end]):
+        at = text.rfind('@', authority_end, limit)
+        if at != -1:
+            return at
+    return None
+
+
 def _secret_spans(text):
-    """Return the (start, end) spans of credentials inside a URL-like string."""
+    """Return the credentials inside a text as (kind, start, end), kind 'userinfo' or 'parameter'.
+
+    Every URL in the text counts, wherever it starts: a joined GOPROXY ('https://a,https://u:pw@b|...'), a
+    GOSUMDB 'name+hash+key https://u:pw@host', a message naming several mirrors.
+    """
     spans = []
-    userinfo = _USERINFO.match(text)
-    if userinfo:
-        spans.append(userinfo.span('userinfo'))
-    elif '://' not in text and '@' in text:
-        # No scheme, so no reliable URL grammar: treat all before the last '@' as userinfo.
-        spans.append((0, text.rindex('@')))
+    starts = list(_SCHEME.finditer(text))
+    # Text before the first URL (all of it when there is none) has no URL grammar to go by:
+    # everything before its last '@' counts as userinfo ('user:pw@host').
+    head = starts[0].start() if starts else len(text)
+    at = text.rfind('@', 0, head)
+    if at > 0:
+        spans.append(('userinfo', 0, at))
+    for number, start in enumerate(starts):
+        begin = start.end()
+        limit = starts[number + 1].start() if number + 1 < len(starts) else len(text)
+        end = _userinfo_end(text, begin, limit)
+        if end is not None and end > begin:
+            spans.append(('userinfo', begin, end))
     for parameter in _PARAMETER.finditer(text):
         name = unquote(parameter.group('name')).lower()
         if parameter.group('value') and any(word in name for word in _SECRET_PARAMETER_WORDS):
-            spans.append(parameter.span('value'))
+            spans.append(('parameter',) + parameter.span('value'))
     return spans
 
 
+def _merged(spans):
+    """The (start, end) ranges covered by the spans, overlapping ones merged, in order."""
+    merged = []
+    for dummy, start, end in sorted(spans, key=lambda span: span[1:]):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged
+
+
 def redact_url(text):
-    """Return ``text`` with URL credentials replaced by ``***``.
+    """Return ``text`` with the credentials of every URL in it replaced by ``***``.
 
     Userinfo (``user:password@`` or ``token@``) becomes ``***@``, and the value
     of every query or fragment parameter whose name looks like a credential
-    (token, password, key, secret, signature, ...) becomes ``***``. Never raises:
-    it works on malformed URLs too, so it is safe to use in error messages.
+    (token, password, key, secret, signature, ...) becomes ``***``. Every URL
+    in the text counts, not only one at its start: a joined GOPROXY, the
+    ``name+hash+key url`` form of GOSUMDB and a message naming several mirrors
+    are redacted whole. Never raises: it works on malformed URLs too (a raw
+    ``/`` or ``@`` in a password hides all of it), so it is safe to use in
+    error messages.
     """
     if not isinstance(text, str):
         return text
     redacted = text
-    for start, end in sorted(_secret_spans(text), reverse=True):
+    for start, end in reversed(_merged(_secret_spans(text))):
         redacted = redacted[:start] + REDACTED + redacted[end:]
     return redacted
 
 
 def url_secrets(text):
-    """Return the credential strings inside ``text`` (raw and percent-decoded).
+    """Return the credential strings inside ``text`` (raw and percent-decoded), for every URL in it.
 
     A module adds them to ``no_log_values`` so that Ansible masks them in every
     output it produces, including the echo of the module arguments.
@@ -89,14 +152,14 @@ def url_secrets(text):
     if not isinstance(text, str):
         return []
     secrets = []
-    for start, end in _secret_spans(text):
+    for kind, start, end in _secret_spans(text):
         secret = text[start:end]
-        if start == 0 or text[start - 1] in '/':  # userinfo: its password alone is a secret too
-            user, dummy, password = secret.partition(':')
-            secrets.append(password)
+        if kind == 'userinfo':  # its password alone is a secret too
+            secrets.append(secret.partition(':')[2])
         secrets.append(secret)
     secrets.extend([unquote(secret) for secret in secrets])
-    return sorted(set(secret for secret in secrets if secret))
+    # A URL redacted already holds no secret: masking '***' would only garble every redacted URL in the output.
+    return sorted(set(secret for secret in secrets if secret and secret != REDACTED))
 
 
 def has_credentials(text):
@@ -104,10 +167,18 @@ def has_credentials(text):
     return isinstance(text, str) and bool(_secret_spans(text))
 
 
+def type_name(value):
+    """The plain type of a value for a message: 'list', not the name of a templating engine's subclass of list."""
+    for kind in (bool, int, float, str, bytes, list, tuple, dict):
+        if isinstance(value, kind):
+            return kind.__name__
+    return 'null' if value is None else type(value).__name__
+
+
 def show(value):
     """Quote a value for a message: credentials redacted, invisible characters escaped."""
     if not isinstance(value, str):
-        return '%r (a %s)' % (value, type(value).__name__)
+        return '%s (a %s)' % (redact_url(repr(value)), type_name(value))
     escaped = []
     for char in redact_url(value):
         if char == '\n':
@@ -189,15 +260,59 @@ def _as_list(value, name, separator):
     raise PolicyError('%s must be a list or a string, got %s' % (name, show(value)))
 
 
+# What RFC 3986 allows unencoded in a user name or password (besides %XX escapes), as Go's net/url checks it.
+_USERINFO_CHARACTERS = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+                                 "-._~!$&'()*+,;=:%")
+_BAD_PERCENT = re.compile(r'%(?![0-9A-Fa-f]{2})')
+USERINFO_ENCODING_HELP = ('percent-encode every reserved character of a user name or password: / as %2F, @ as %40, '
+                          '? as %3F, # as %23, [ as %5B, ] as %5D, % as %25 (Python: urllib.parse.quote(password, '
+                          "safe='')); an '@' that belongs in the path is written %40 too. Better still, leave "
+                          'credentials out of the URL and give them to the client in ~/.netrc')
+
+
+def refuse_raw_userinfo(url, subject):
+    """Refuse a URL whose user name or password holds a reserved character that is not percent-encoded.
+
+    A raw ``/``, ``?`` or ``#`` ends the authority early, so URL parsers read
+    part of the password as the host, a port or the path (``https://u:Tok/en@host``
+    is host ``u`` with path ``/en@host`` to urllib), and a raw ``@`` sends the
+    rest of the password to DNS in some clients. The message never shows the
+    credentials, nor which character was found.
+    """
+    scheme = _SCHEME.match(url)
+    if not scheme:
+        return
+    begin = scheme.end()
+    slash = url.find('/', begin)
+    authority = url[begin:len(url) if slash == -1 else slash]
+    if '@' in authority:
+        userinfo = authority[:authority.rindex('@')]
+        unencoded = any(char not in _USERINFO_CHARACTERS for char in userinfo) or _BAD_PERCENT.search(userinfo)
+    else:
+        # No '@' before the first '/': either no credentials, or a password cut by a raw '/'.
+        unencoded = _userinfo_end(url, begin, len(url)) is not None
+    if unencoded:
+        raise PolicyError('%s has a character in its user name or password (or an @ after the host) that must be '
+                          'percent-encoded; %s' % (subject, USERINFO_ENCODING_HELP))
+
+
 def _split_url(url, subject):
-    """urlsplit that turns its ValueError (bad port, bad IPv6 literal) into a PolicyError."""
+    """urlsplit that turns its ValueError (bad port, bad IPv6 literal) into a PolicyError.
+
+    Credentials with unencoded reserved characters are refused first: urllib
+    would read part of the password as a port and quote it in its error.
+    """
+    refuse_raw_userinfo(url, subject)
     try:
         parts = urlsplit(url)
         # urlsplit checks the port only when it is read.
-        if parts.port == 0:
-            raise ValueError('port 0 cannot be connected to')
+        port = parts.port
     except ValueError as error:
-        raise PolicyError('%s is not a valid URL: %s' % (subject, error)) from None
+        # urllib quotes a port it cannot read; say what is wrong without repeating the value.
+        reason = 'its port is not a number from 1 to 65535' if 'Port' in str(error) else error
+        raise PolicyError('%s is not a valid URL: %s' % (subject, reason)) from None
+    if port == 0:
+        raise PolicyError('%s is not a valid URL: port 0 cannot be connected to' % subject)
     return parts
 
 
@@ -234,6 +349,11 @@ def validate_goproxy_url(url, name, entry=True):
     """
     refuse_unsafe_characters(url, name, entry)
     subject = _subject(name, url, entry)
+    for separator in ',|':
+        if separator in url:
+            raise PolicyError("%s contains '%s', which separates GOPROXY entries; give one proxy per list item "
+                              "(a '%s' inside a URL is written %s)"
+                              % (subject, separator, separator, '%2C' if separator == ',' else '%7C'))
     if url in GOPROXY_KEYWORDS:
         raise PolicyError('%s is a keyword, not a URL; give it as the fallback instead' % subject)
     if ':/' not in url:  # the go command's own test for "this is a URL"
@@ -349,13 +469,30 @@ class SumDB:
     url_is_explicit: bool
 
 
+# golang.org/x/mod/sumdb/note: a verifier key's public key is one algorithm byte (1: Ed25519) and 32 key bytes.
+_NOTE_ALGORITHM_ED25519 = 1
+_NOTE_ED25519_KEY_BYTES = 32
+
+
+def note_key_hash(name, key):
+    """The key hash of golang.org/x/mod/sumdb/note: the first 4 bytes (big-endian) of SHA-256(name, newline, key)."""
+    digest = hashlib.sha256(name.encode('utf-8') + b'\n' + key).digest()
+    return struct.unpack('>I', digest[:4])[0]
+
+
 def _check_verifier_key(key, name, value):
-    """A verifier key is <name>+<8 hex digits>+<base64 public key>, as golang.org/x/mod/sumdb/note reads it."""
+    """Check a verifier key <name>+<hash>+<base64 key> as the go command's note.NewVerifier does; return the name.
+
+    The hash must be 8 hexadecimal digits equal to :func:`note_key_hash` of the
+    name and the decoded key, and the key one algorithm byte 0x01 (Ed25519)
+    followed by 32 bytes. Go refuses any other key, and with it every module
+    download it would check.
+    """
     parts = key.split('+', 2)
     problem = None
     if len(parts) != 3:
         problem = 'has %d part(s) separated by +, not 3' % len(parts)
-    elif not re.match(r'^[0-9a-fA-F]{8}$', parts[1]):
+    elif not re.match(r'^[0-9a-fA-F]{8}\Z', parts[1]):
         problem = "has hash '%s', not 8 hexadecimal digits" % parts[1]
     else:
         try:
@@ -364,6 +501,16 @@ def _check_verifier_key(key, name, value):
             decoded = b''
         if not decoded:
             problem = 'ends with a public key that is not base64'
+        elif decoded[0] != _NOTE_ALGORITHM_ED25519:
+            problem = ('has a public key of algorithm %d; Go knows only 1 (Ed25519), so the base64 must start '
+                       'with A' % decoded[0])
+        elif len(decoded) != 1 + _NOTE_ED25519_KEY_BYTES:
+            problem = ('has a public key of %d bytes; an Ed25519 key is 33 (the algorithm byte and 32 key bytes, '
+                       '44 base64 characters)' % len(decoded))
+        elif int(parts[1], 16) != note_key_hash(parts[0], decoded):
+            # The right hash is not shown: fitted to a damaged or altered key, it would make Go trust that key.
+            problem = ("has hash '%s', which does not match its name and public key, so Go refuses it; copy the "
+                       'whole key again from the operator of the checksum database' % parts[1])
     if problem:
         raise PolicyError("%s %s: the key %s; expected 'name+hash+key', for example "
                           "'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8'"
@@ -550,6 +697,60 @@ def validate_module_patterns(value, name):
     return patterns
 
 
+# Public module paths of every shape (two and more elements, digits first, upper case, several TLDs). A pattern
+# that matches all of them matches every module a build downloads.
+_SAMPLE_MODULE_PATHS = (
+    'github.com/golang/go', 'golang.org/x/mod', 'gopkg.in/yaml.v3', 'rsc.io/quote', 'k8s.io/api', '9fans.net/go',
+    'go.uber.org/zap', 'cloud.google.com/go/storage', 'github.com/Azure/azure-sdk-for-go', 'example.com/m',
+)
+
+
+def _glob_element_regex(glob):
+    """path.Match of Go as a regular expression: * and ? never match '/', [^...] negates a class."""
+    regex = []
+    index = 0
+    while index < len(glob):
+        char = glob[index]
+        if char == '*':
+            regex.append('[^/]*')
+        elif char == '?':
+            regex.append('[^/]')
+        elif char == '[' and ']' in glob[index + 1:]:
+            close = glob.index(']', index + 1)
+            body = glob[index + 1:close]
+            negate = body.startswith('^')
+            body = body[1:] if negate else body
+            regex.append('[%s%s]' % ('^/' if negate else '', body.replace('\\', '\\\\').replace('[', '\\[')))
+            index = close
+        else:
+            regex.append(re.escape(char))
+        index += 1
+    return ''.join(regex)
+
+
+def module_pattern_matches(pattern, module_path):
+    """Whether a GOPRIVATE-style pattern matches a module path, as golang.org/x/mod/module.MatchPrefixPatterns does.
+
+    The pattern matches a prefix of the path with as many elements as it has.
+    """
+    glob = pattern[:-1] if pattern.endswith('/') else pattern  # TrimSuffix: one '/'
+    if not glob:
+        return False
+    elements = glob.count('/') + 1
+    path_elements = module_path.split('/')
+    if len(path_elements) < elements:
+        return False
+    try:
+        return re.fullmatch(_glob_element_regex(glob), '/'.join(path_elements[:elements])) is not None
+    except re.error:
+        return False  # Go's path.Match fails on a malformed pattern, which then matches nothing
+
+
+def matches_every_module(pattern):
+    """Whether a module path pattern (``*``, ``*/*``, ``*.*`` ...) matches every public module."""
+    return all(module_pattern_matches(pattern, path) for path in _SAMPLE_MODULE_PATHS)
+
+
 _GOFLAG = re.compile(r'^--?(?P<flag>[A-Za-z0-9][A-Za-z0-9._-]*)(=.*)?$')
 
 
@@ -618,6 +819,28 @@ GO_PATTERN_VARIABLES = (
 )
 
 
+def _refuse_patterns_of_every_module(normalised):
+    """A pattern matching every module in GONOSUMDB (or GOPRIVATE, which Go reads when GONOSUMDB is unset) turns
+    checksum verification off for everything, as GOSUMDB=off does; in GOINSECURE it drops TLS checks for every
+    module. Each needs its opt-in."""
+    # Go reads GONOSUMDB when it is set, GOPRIVATE otherwise: only the one Go reads decides.
+    nosumdb_variable = 'go_proxy_nosumdb' if normalised['go_proxy_nosumdb'] else 'go_proxy_private'
+    checks = (
+        (nosumdb_variable, 'go_proxy_allow_sumdb_off',
+         'which turns off checksum verification of every module, as GOSUMDB=off does'),
+        ('go_proxy_insecure', 'go_proxy_allow_insecure_all',
+         'which fetches every module over plain HTTP or without certificate checks'),
+    )
+    for variable, opt_in, consequence in checks:
+        if normalised[opt_in]:
+            continue
+        for pattern in normalised[variable]:
+            if matches_every_module(pattern):
+                raise PolicyError('%s matches every module, %s; name the modules (such as corp.example.com/*), '
+                                  'or set %s: true if that is really the policy'
+                                  % (_subject(variable, pattern, True), consequence, opt_in))
+
+
 def validate_go_policy(policy):
     """Validate the go_proxy role's variables; return them normalised, same keys.
 
@@ -627,6 +850,12 @@ def validate_go_policy(policy):
     at least one proxy. ``go_proxy_systemd_units``, when given, comes back as
     service names (``gitlab-runner`` -> ``gitlab-runner.service``). Keys other
     than the policy's are ignored.
+
+    Two opt-ins guard the values that switch a protection off for every module:
+    ``go_proxy_allow_sumdb_off`` (GOSUMDB ``off``, or a GONOSUMDB pattern such as
+    ``*`` that matches every module, from ``go_proxy_nosumdb`` or, when that is
+    empty, ``go_proxy_private``) and ``go_proxy_allow_insecure_all`` (a
+    ``go_proxy_insecure`` pattern that matches every module).
     """
     if not isinstance(policy, dict):
         raise PolicyError('the go_proxy policy must be a dict of go_proxy_* variables, got %s' % show(policy))
@@ -635,12 +864,13 @@ def validate_go_policy(policy):
         'go_proxy_fallback': policy.get('go_proxy_fallback', 'direct'),
         'go_proxy_fallthrough': policy.get('go_proxy_fallthrough', 'not_found'),
         'go_proxy_allow_sumdb_off': policy.get('go_proxy_allow_sumdb_off', False),
+        'go_proxy_allow_insecure_all': policy.get('go_proxy_allow_insecure_all', False),
     }
     if 'go_proxy_urls' in policy and not isinstance(policy['go_proxy_urls'], (list, tuple, type(None))):
         raise PolicyError('go_proxy_urls must be a list of proxy URLs, got %s' % show(policy['go_proxy_urls']))
-    if not isinstance(normalised['go_proxy_allow_sumdb_off'], bool):
-        raise PolicyError('go_proxy_allow_sumdb_off must be true or false, got %s'
-                          % show(normalised['go_proxy_allow_sumdb_off']))
+    for opt_in in ('go_proxy_allow_sumdb_off', 'go_proxy_allow_insecure_all'):
+        if not isinstance(normalised[opt_in], bool):
+            raise PolicyError('%s must be true or false, got %s' % (opt_in, show(normalised[opt_in])))
     # Checks every URL, the fallback and the fallthrough, naming go_proxy_urls.
     build_goproxy(normalised['go_proxy_urls'], normalised['go_proxy_fallback'],
                   normalised['go_proxy_fallthrough'], name='go_proxy_urls')
@@ -659,6 +889,7 @@ def validate_go_policy(policy):
 
     for variable, dummy in GO_PATTERN_VARIABLES:
         normalised[variable] = validate_module_patterns(policy.get(variable), variable)
+    _refuse_patterns_of_every_module(normalised)
     normalised['go_proxy_flags'] = validate_goflags(policy.get('go_proxy_flags'), 'go_proxy_flags')
     toolchain = policy.get('go_proxy_toolchain') or None
     normalised['go_proxy_toolchain'] = None if toolchain is None else validate_gotoolchain(toolchain,

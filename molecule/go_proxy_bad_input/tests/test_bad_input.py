@@ -1,9 +1,12 @@
 """Bad policy values are refused before anything is written: a clear message names the variable and the value,
-/etc stays byte for byte as the baseline left it, and the injection attempt never runs.
+/etc stays byte for byte as the baseline left it, the injection attempt never runs, and no password or token of
+the policy appears in the output, at -vvv.
 
-Each case applies apply_policy.yml once, for both build servers, with one bad value over the baseline.
+Each case applies apply_policy.yml once, at -vvv, for both build servers, with one bad value over the baseline.
 """
 from __future__ import annotations
+
+import json
 
 import pytest
 from golab import APPLY_POLICY, SUM_GOLANG_ORG_KEY, build_server_fingerprints, run_playbook
@@ -13,6 +16,21 @@ testinfra_hosts = group_hosts("build_servers")
 
 PWNED = "/tmp/pwned"
 LAB = lab_vars(lab_host(testinfra_hosts[0]))
+# Credentials the cases put in URLs; none may appear in any output. Each case's secrets are distinct words, so a
+# part of one (a password cut at a raw '/' or '@') is found too.
+SECRETS = ("Vq3Slash", "Zk8Tail", "Hx5At", "Mw2Sign", "Pn7Second", "Rt4Sumdb", "Yc6Joined", "Ld9Token")
+
+
+def with_credentials(url, userinfo):
+    """http://127.0.0.1:port -> http://<userinfo>@127.0.0.1:port"""
+    scheme, rest = url.split("://", 1)
+    return "%s://%s@%s" % (scheme, userinfo, rest)
+
+
+# sum.golang.org's key with one character of the public key changed, and a key one byte short.
+TAMPERED_KEY = SUM_GOLANG_ORG_KEY[:-6] + ("B" if SUM_GOLANG_ORG_KEY[-6] != "B" else "C") + SUM_GOLANG_ORG_KEY[-5:]
+SHORT_KEY = "sum.corp.example.com+5e1d4e6b+AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+PERCENT_HELP = "must be percent-encoded; percent-encode every reserved character of a user name or password: / as %2F, @ as %40"
 
 # id: (variables over the baseline, what the message must say)
 CASES = {
@@ -97,6 +115,69 @@ CASES = {
         {"go_proxy_validate": "lenient"},
         "value of go_proxy_validate must be one of: strict, prune, warn, off, got: lenient",
     ),
+    # --- Input that slipped through before (issue 11) ---
+    "a raw '/' in a proxy password": (
+        {"go_proxy_urls": [with_credentials(LAB["lab_goproxy_url"], "ci:Vq3Slash/Zk8Tail")]},
+        "go_proxy_urls entry '%s' has a character in its user name or password (or an @ after the host) that %s"
+        % (with_credentials(LAB["lab_goproxy_url"], "***"), PERCENT_HELP),
+    ),
+    "a raw '@' in a proxy password": (
+        {"go_proxy_urls": [LAB["lab_goproxy_url"], with_credentials(LAB["lab_goproxy_url"], "ci:Hx5At@Mw2Sign")]},
+        "go_proxy_urls entry '%s' has a character in its user name or password" % with_credentials(
+            LAB["lab_goproxy_url"], "***"),
+    ),
+    "a raw '/' in the password of the GOSUMDB URL": (
+        {"go_proxy_sumdb": SUM_GOLANG_ORG_KEY + " " + with_credentials(LAB["lab_goproxy_url"], "su:Rt4Sumdb/Zk8Tail")},
+        "go_proxy_sumdb URL '%s' has a character in its user name or password" % with_credentials(
+            LAB["lab_goproxy_url"], "***"),
+    ),
+    "',' inside a proxy URL (two proxies in one entry)": (
+        {"go_proxy_urls": [LAB["lab_goproxy_url"] + "," + with_credentials(LAB["lab_goproxy_url"], "ci:Yc6Joined")]},
+        "go_proxy_urls entry '%s,%s' contains ',', which separates GOPROXY entries; give one proxy per list item"
+        % (LAB["lab_goproxy_url"], with_credentials(LAB["lab_goproxy_url"], "***")),
+    ),
+    "'|' inside a proxy URL": (
+        {"go_proxy_urls": [LAB["lab_goproxy_url"] + "|direct"], "go_proxy_validate": "off"},
+        "go_proxy_urls entry '%s|direct' contains '|', which separates GOPROXY entries" % LAB["lab_goproxy_url"],
+    ),
+    "a GOSUMDB key whose hash does not match": (
+        {"go_proxy_sumdb": TAMPERED_KEY},
+        "go_proxy_sumdb '%s': the key has hash '033de0ae', which does not match its name and public key, so Go "
+        "refuses it" % TAMPERED_KEY,
+    ),
+    "a GOSUMDB key that is not 33 bytes": (
+        {"go_proxy_sumdb": SHORT_KEY},
+        "the key has a public key of 32 bytes; an Ed25519 key is 33",
+    ),
+    "GONOSUMDB of every module without go_proxy_allow_sumdb_off": (
+        {"go_proxy_nosumdb": ["*"]},
+        "go_proxy_nosumdb entry '*' matches every module, which turns off checksum verification of every module, as "
+        "GOSUMDB=off does; name the modules (such as corp.example.com/*), or set go_proxy_allow_sumdb_off: true",
+    ),
+    "GOPRIVATE of every module (GONOSUMDB unset) without go_proxy_allow_sumdb_off": (
+        {"go_proxy_private": ["*/*"]},
+        "go_proxy_private entry '*/*' matches every module, which turns off checksum verification of every module",
+    ),
+    "GOINSECURE of every module without go_proxy_allow_insecure_all": (
+        {"go_proxy_insecure": ["*"], "go_proxy_allow_sumdb_off": True},
+        "go_proxy_insecure entry '*' matches every module, which fetches every module over plain HTTP or without "
+        "certificate checks; name the modules (such as corp.example.com/*), or set go_proxy_allow_insecure_all: true",
+    ),
+    "go_proxy_systemd_units as a string": (
+        {"go_proxy_systemd_units": "lab-runner"},
+        "go_proxy_systemd_units must be a list of service names, such as [gitlab-runner], got 'lab-runner' (a string)",
+    ),
+    "a unit name with a trailing newline": (
+        {"go_proxy_systemd_units": ["lab-runner\n"]},
+        "go_proxy_systemd_units entry 'lab-runner\\n' is not a service name",
+    ),
+    # A dead proxy with a token, refused by the gate: the gate's message and mirror_check's arguments at -vvv.
+    "a dead proxy with credentials (strict gate)": (
+        {"go_proxy_urls": [LAB["lab_goproxy_url"], with_credentials(LAB["lab_closed_url"], "ci:Pn7Second") +
+                           "/?token=Ld9Token"]},
+        "go_proxy_validate is strict and 1 of 2 mirrors did not answer from {host}, so nothing was changed on it: "
+        "goproxy %s/?token=***: connection refused." % with_credentials(LAB["lab_closed_url"], "***"),
+    ),
 }
 
 
@@ -111,9 +192,9 @@ _FINGERPRINTS_AFTER = {}
 
 
 def refused(case):
-    """Apply one case, once for both hosts; return its run (and note /etc of each host right after it)."""
+    """Apply one case at -vvv, once for both hosts; return its run (and note /etc of each host right after it)."""
     if case not in _RUNS:
-        _RUNS[case] = run_playbook(APPLY_POLICY, CASES[case][0])
+        _RUNS[case] = run_playbook(APPLY_POLICY, CASES[case][0], "-vvv")
         _FINGERPRINTS_AFTER[case] = build_server_fingerprints()
     return _RUNS[case]
 
@@ -123,7 +204,15 @@ def test_bad_value_fails_the_host_with_a_message_naming_it(host, baseline, case)
     run = refused(case)
     assert run.rc != 0
     assert run.recap()[host.backend.host]["failed"] == 1, run.output
-    assert CASES[case][1] in run.text, run.output
+    assert CASES[case][1].format(host=host.backend.host) in run.text, run.output
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if any(secret in json.dumps(CASES[case][0]) for secret in SECRETS)])
+def test_no_password_or_token_is_printed_at_any_verbosity(host, baseline, case):
+    """-vvv shows every task's result and module arguments: a credential of the policy appears nowhere."""
+    run = refused(case)
+    assert "task path:" in run.output  # the run was verbose
+    assert [secret for secret in SECRETS if secret in run.output] == []
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -54,7 +54,8 @@ def prune_nothing_left(lab):
 
 @pytest.fixture(scope="module")
 def prune_dead_sumdb(lab):
-    sumdb = "sum.corp.example.com+1a2b3c4d+AajXOycQ/pKWhk/OVpEEm1VG1WXnoM+0UJsPw7OzYbO5 " + lab["lab_closed_url"]
+    # A real Ed25519 verifier key (the policy refuses one Go would refuse) whose database does not answer.
+    sumdb = "sum.corp.example.com+d67b3b17+AZKHxjQHbRA8/wKDHoEKai2Chpql/U41cPPBXJNlsiyu " + lab["lab_closed_url"]
     return attempt({"go_proxy_sumdb": sumdb, "go_proxy_validate": "prune"})
 
 
@@ -92,6 +93,8 @@ def test_strict_fails_the_host_and_names_the_proxy_that_did_not_answer(host, str
 
 def test_strict_changes_no_file_under_etc(host, strict):
     assert strict.after[_name(host)] == strict.before[_name(host)]
+    # apply never ran, so the role has no output for the host
+    assert _name(host) not in strict.run.go_proxy_results()
 
 
 def test_strict_through_the_site_playbook_fails_the_host_untouched_and_says_why(host, strict_through_site, lab):
@@ -144,6 +147,10 @@ def test_prune_writes_only_the_proxies_that_answer_and_warns(host, prune, lab):
         % (_name(host), lab["lab_closed_url"])
     ) in attempted.run.text
     assert goproxy[_name(host)] == lab["lab_goproxy_url"] + ",direct"
+    # go_proxy_result names the proxy left out; what is left is the baseline's policy, so no file was written
+    result = attempted.run.go_proxy_results()[_name(host)]
+    assert result["pruned"] == [lab["lab_closed_url"]]
+    assert (result["changed"], result["written"]) == (False, []), result
 
 
 def test_warn_writes_every_proxy_and_warns(host, warn, lab):
@@ -154,3 +161,7 @@ def test_warn_writes_every_proxy_and_warns(host, warn, lab):
         % (_name(host), lab["lab_closed_url"])
     ) in attempted.run.text
     assert goproxy[_name(host)] == "%s,%s,direct" % (lab["lab_closed_url"], lab["lab_goproxy_url"])
+    result = attempted.run.go_proxy_results()[_name(host)]
+    assert result["pruned"] == []
+    assert result["changed"] is True and "/etc/profile.d/go-proxy.sh" in result["written"], result
+    assert any("login shells" in consumer for consumer in result["verified"]), result

@@ -62,6 +62,10 @@ def test_the_second_policy_changes_the_hosts_then_nothing(host, runs):
     assert first.recap()[host.backend.host]["changed"] > 0
     assert second.rc == 0, second.output
     assert second.recap()[host.backend.host]["changed"] == 0, second.output
+    # the role's output says the same: files written the first time, none the second
+    assert {"/etc/profile.d/go-proxy.sh", "/etc/environment"} <= set(first.go_proxy_results()[host.backend.host]["written"])
+    assert second.go_proxy_results()[host.backend.host]["written"] == []
+    assert second.go_proxy_results()[host.backend.host]["changed"] is False
 
 
 def test_login_shell_sees_the_second_policy(host, runs):

@@ -17,7 +17,7 @@ from ansible_collections.buildfleet.mirrors.plugins.filter.policy import FilterM
 
 FILTERS = FilterModule().filters()
 FILTER_NAMES = ['goproxy_string', 'validate_go_policy', 'go_environment', 'validate_registry_mirrors',
-                'validate_insecure_registries', 'redact_url']
+                'validate_insecure_registries', 'redact_url', 'go_proxy_gate']
 
 
 def refused(filter_name, *args, **kwargs):
@@ -94,6 +94,119 @@ def test_validate_insecure_registries():
 
 def test_redact_url():
     assert FILTERS['redact_url']('https://u:p@m.example/?token=t') == 'https://***@m.example/?token=***'
+    # every URL of a joined GOPROXY, not only the first
+    assert FILTERS['redact_url']('https://a.example,https://u:Pw9@b.example|https://T0k@c.example') == (
+        'https://a.example,https://***@b.example|https://***@c.example')
+
+
+@pytest.mark.parametrize('policy, message', [
+    ({'go_proxy_urls': ['https://a.example,https://b.example']}, "go_proxy_urls entry 'https://a.example,https://b.example' contains ','"),
+    ({'go_proxy_urls': ['https://ci:S3cr/Et9@a.example']}, "go_proxy_urls entry 'https://***@a.example' has a character"),
+    ({'go_proxy_urls': ['https://a.example'], 'go_proxy_private': ['*']}, "go_proxy_private entry '*' matches every module"),
+    ({'go_proxy_urls': ['https://a.example'], 'go_proxy_insecure': ['*']}, 'go_proxy_allow_insecure_all: true'),
+    ({'go_proxy_urls': ['https://a.example'], 'go_proxy_systemd_units': 'jenkins'},
+     'go_proxy_systemd_units must be a list of service names'),
+    ({'go_proxy_urls': ['https://a.example'],
+      'go_proxy_sumdb': 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn9'},
+     'which does not match its name and public key'),
+])
+def test_validate_go_policy_refuses_what_slipped_through(policy, message):
+    text = refused('validate_go_policy', policy)
+    assert message in text
+    assert 'S3cr' not in text and 'Et9' not in text
+
+
+# ---------------------------------------------------------------------------
+# go_proxy_gate: the gate's judgement of a mirror_check result
+# ---------------------------------------------------------------------------
+
+LIVE, DEAD, SECRET = 'https://live.example', 'http://127.0.0.1:9', 'https://ci:Pw7x@tok.example'
+SUMDB_KEY = 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8'
+
+
+def probe(kind, url, reachable, error='connection refused'):
+    return {'kind': kind, 'url': url, 'reachable': reachable, 'error': None if reachable else error, 'index': 0}
+
+
+def gate(probes, urls, validate, sumdb=None):
+    policy = FILTERS['validate_go_policy']({'go_proxy_urls': urls, 'go_proxy_sumdb': sumdb})
+    return FILTERS['go_proxy_gate']({'probes': probes, 'changed': False}, policy, validate, 'build1')
+
+
+def test_gate_passes_when_every_mirror_answers():
+    judgement = gate([probe('goproxy', LIVE, True), probe('registry', DEAD, False)], [LIVE], 'strict')
+    assert judgement == {'judged': 1, 'dead': [], 'live_urls': [LIVE], 'pruned': [], 'refusal': '', 'warning': ''}
+
+
+def test_strict_refuses_and_names_each_dead_mirror_redacted():
+    judgement = gate([probe('goproxy', DEAD, False), probe('goproxy', 'https://***@tok.example', False, 'timed out')],
+                     [DEAD, SECRET], 'strict')
+    assert judgement['refusal'].startswith(
+        'go_proxy_validate is strict and 2 of 2 mirrors did not answer from build1, so nothing was changed on it: '
+        'goproxy http://127.0.0.1:9: connection refused; goproxy https://***@tok.example: timed out.')
+    assert 'Pw7x' not in str(judgement['refusal']) + str(judgement['dead'])
+
+
+def test_prune_keeps_the_proxies_that_answered_and_reports_the_others_redacted():
+    judgement = gate([probe('goproxy', 'https://***@tok.example', False), probe('goproxy', LIVE, True)],
+                     [SECRET, LIVE], 'prune')
+    assert judgement['refusal'] == ''
+    assert judgement['live_urls'] == [LIVE]
+    assert judgement['pruned'] == ['https://***@tok.example']
+    assert judgement['warning'] == ('[WARNING] go_proxy_validate is prune: left out of GOPROXY on build1: '
+                                    'goproxy https://***@tok.example: connection refused')
+
+
+def test_prune_keeps_the_callers_own_url_with_its_credentials():
+    judgement = gate([probe('goproxy', 'https://***@tok.example', True), probe('goproxy', DEAD, False)],
+                     [SECRET, DEAD], 'prune')
+    assert judgement['live_urls'] == [SECRET]
+
+
+@pytest.mark.parametrize('probes, urls, sumdb, reason', [
+    ([probe('goproxy', DEAD, False)], [DEAD], None, 'no proxy of go_proxy_urls answered'),
+    ([probe('goproxy', LIVE, True), probe('gosumdb', DEAD, False)], [LIVE], SUMDB_KEY + ' ' + DEAD,
+     'the GOSUMDB database did not answer'),
+])
+def test_prune_refuses_when_nothing_usable_is_left(probes, urls, sumdb, reason):
+    refusal = gate(probes, urls, 'prune', sumdb)['refusal']
+    assert refusal.startswith('go_proxy_validate is prune, but %s from build1, so nothing was changed on it' % reason)
+
+
+def test_warn_writes_everything_and_warns():
+    judgement = gate([probe('goproxy', DEAD, False), probe('goproxy', LIVE, True)], [DEAD, LIVE], 'warn')
+    assert judgement['refusal'] == '' and judgement['live_urls'] == [DEAD, LIVE] and judgement['pruned'] == []
+    assert judgement['warning'].startswith('[WARNING] go_proxy_validate is warn: written although they did not answer')
+
+
+def test_a_mirror_the_result_did_not_probe_counts_as_dead():
+    """A shared probe result that left this role's proxy out does not let it through the gate."""
+    judgement = gate([probe('goproxy', 'https://other.example', True), probe('registry', LIVE, True)], [LIVE], 'strict')
+    assert 'goproxy https://live.example: not probed' in judgement['refusal']
+
+
+def test_off_judges_nothing():
+    assert gate([], [DEAD], 'off') == {'judged': 0, 'dead': [], 'live_urls': [DEAD], 'pruned': [], 'refusal': '',
+                                       'warning': ''}
+
+
+def test_the_gate_picks_the_database_of_the_policy():
+    ok = gate([probe('goproxy', LIVE, True), probe('gosumdb', 'https://sum.golang.org', True)], [LIVE], 'strict',
+              'sum.golang.org')
+    assert ok['refusal'] == '' and ok['judged'] == 2
+    missing = gate([probe('goproxy', LIVE, True)], [LIVE], 'strict', 'sum.golang.org')
+    assert 'gosumdb https://sum.golang.org: not probed' in missing['refusal']
+
+
+@pytest.mark.parametrize('probe_result', [None, {}, {'skipped': True, 'changed': False}])
+def test_strict_refuses_without_probes(probe_result):
+    policy = FILTERS['validate_go_policy']({'go_proxy_urls': [LIVE]})
+    assert 'not probed' in FILTERS['go_proxy_gate'](probe_result, policy, 'strict')['refusal']
+
+
+def test_the_gate_wants_a_known_mode():
+    policy = FILTERS['validate_go_policy']({'go_proxy_urls': [LIVE]})
+    assert 'is not one of' in refused('go_proxy_gate', {}, policy, 'lenient')
 
 
 # ---------------------------------------------------------------------------
@@ -115,6 +228,9 @@ PLAYBOOK = """
         mirrors: "{{ ['https://m.example'] | buildfleet.mirrors.validate_registry_mirrors }}"
         insecure: "{{ ['m.example:5000'] | buildfleet.mirrors.validate_insecure_registries }}"
         shown: "{{ 'https://u:p@m.example' | buildfleet.mirrors.redact_url }}"
+        gate: "{{ {'probes': [{'kind': 'goproxy', 'url': go_proxy_urls[0], 'reachable': false, 'error': 'refused'},
+                              {'kind': 'goproxy', 'url': go_proxy_urls[1], 'reachable': true, 'error': none}]}
+                  | buildfleet.mirrors.go_proxy_gate({'go_proxy_urls': go_proxy_urls}, 'prune', 'build1') }}"
 
     - name: A refused value fails the task with the variable's name
       ansible.builtin.debug:
@@ -138,6 +254,8 @@ def test_filters_work_from_a_playbook(ansible_cli, tmp_path):
     assert facts['mirrors'] == ['https://m.example/']
     assert facts['insecure'] == ['m.example:5000']
     assert facts['shown'] == 'https://***@m.example'
+    assert facts['gate']['live_urls'] == ['https://athens.corp.example.com']
+    assert facts['gate']['pruned'] == ['https://goproxy.corp.example.com']
     refusal = tasks[1]['hosts']['localhost']
     assert refusal['failed'] is True
     assert "go_proxy_urls entry 'direct' is a keyword" in refusal['msg']

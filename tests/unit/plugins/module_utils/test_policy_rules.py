@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import (
@@ -17,6 +20,9 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import 
     escape_module_path,
     go_environment,
     has_credentials,
+    matches_every_module,
+    module_pattern_matches,
+    note_key_hash,
     parse_goproxy,
     parse_gosumdb,
     redact_url,
@@ -32,8 +38,17 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import 
     validate_registry_mirror,
     validate_registry_mirrors,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs import service_names
 
-GO_KEY = 'sum.corp.example.com+1a2b3c4d+AajXOycQ/pKWhk/OVpEEm1VG1WXnoM+0UJsPw7OzYbO5'
+# A real Ed25519 verifier key (note.GenerateKey's format) and the key of sum.golang.org as the go command has it.
+GO_KEY = 'sum.corp.example.com+d67b3b17+AZKHxjQHbRA8/wKDHoEKai2Chpql/U41cPPBXJNlsiyu'
+SUM_GOLANG_ORG_KEY = 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8'
+
+
+def verifier_key(name, key=b'\x01' + bytes(range(32))):
+    """A verifier key as note.GenerateKey writes it: name+<first 4 bytes of SHA-256(name, newline, key)>+base64."""
+    key_hash = hashlib.sha256(name.encode() + b'\n' + key).digest()[:4].hex()
+    return '%s+%s+%s' % (name, key_hash, base64.b64encode(key).decode())
 
 
 def refused(function, *args, **kwargs):
@@ -89,6 +104,82 @@ def test_show_quotes_redacts_and_escapes():
     assert show('https://u:p@h/\n') == "'https://***@h/\\n'"
     assert show('a\tb\x00') == "'a\\tb\\u0000'"
     assert show(['x']) == "['x'] (a list)"
+
+
+# Every URL inside a value counts, not only one at its start.
+@pytest.mark.parametrize('text, expected', [
+    # a joined GOPROXY: credentials in the second and third entries
+    ('https://a.example,https://u:Pw2nd@b.example|https://T0k3rd@c.example/?token=Q1',
+     'https://a.example,https://***@b.example|https://***@c.example/?token=***'),
+    # GOSUMDB's 'name+hash+key url' form
+    (SUM_GOLANG_ORG_KEY + ' https://user:SumPw@sum.corp.example.com/sumdb',
+     SUM_GOLANG_ORG_KEY + ' https://***@sum.corp.example.com/sumdb'),
+    # a message naming several mirrors
+    ('goproxy https://a:Pw1@a.example/: connection refused; gosumdb https://b:Pw2@b.example/latest: timed out',
+     'goproxy https://***@a.example/: connection refused; gosumdb https://***@b.example/latest: timed out'),
+    ("entries 'https://x.example' and 'http://ci:Pw3@y.example:8080/go'",
+     "entries 'https://x.example' and 'http://***@y.example:8080/go'"),
+    # a scheme-less entry after a URL, and one before it
+    ('https://a.example,ci:Pw4@b.example', 'https://***@b.example'),
+    ('ci:Pw5@b.example,https://a.example', '***@b.example,https://a.example'),
+])
+def test_redact_url_hides_the_credentials_of_every_url_in_a_value(text, expected):
+    assert redact_url(text) == expected
+    assert has_credentials(text)
+
+
+@pytest.mark.parametrize('url, expected', [
+    # a password with a raw '/': urllib reads host 'u', path '/en@host'; the whole password is hidden all the same
+    ('https://u:S3cr/Et9@proxy.example.com/go', 'https://***@proxy.example.com/go'),
+    ('https://u:S3cr/Et9/x@proxy.example.com', 'https://***@proxy.example.com'),
+    ('https://u:S3cr/@proxy.example.com', 'https://***@proxy.example.com'),
+    # a raw '@' in the password: everything before the last '@' of the authority
+    ('https://u:Zq7x@Wv4k@proxy.example.com', 'https://***@proxy.example.com'),
+    # a password that looks like a scheme
+    ('https://u:a://Bq9@proxy.example.com', 'https://***@proxy.example.com'),
+    ('https://a.example,https://u:S3cr/Et9@b.example', 'https://a.example,https://***@b.example'),
+])
+def test_redact_url_hides_a_malformed_password_whole(url, expected):
+    assert redact_url(url) == expected
+
+
+@pytest.mark.parametrize('url', [
+    'https://proxy.example.com/corp.example.com/lib/@v/list',   # the GOPROXY protocol's '/@v/'
+    'https://proxy.example.com:8443/corp.example.com/lib/@latest',
+    'http://[::1]:8080/x/@v/list',
+    'https://a.example,https://b.example|direct',
+])
+def test_redact_url_leaves_urls_without_credentials_alone(url):
+    assert redact_url(url) == url
+    assert not has_credentials(url)
+    assert url_secrets(url) == []
+
+
+def test_url_secrets_covers_every_url_of_a_joined_value():
+    secrets = url_secrets('https://a.example,https://u:Pw2nd@b.example|https://T0k3rd@c.example')
+    assert {'Pw2nd', 'u:Pw2nd', 'T0k3rd'} <= set(secrets)
+    assert 'SumPw' in url_secrets(SUM_GOLANG_ORG_KEY + ' https://user:SumPw@sum.corp.example.com')
+    assert 'S3cr/Et9' in url_secrets('https://u:S3cr/Et9@proxy.example.com')
+
+
+@pytest.mark.parametrize('url', ['https://***@a.example', 'https://a.example/?token=***', 'https://u:***@a.example'])
+def test_a_redacted_url_has_no_secret_to_mask(url):
+    """A module hands url_secrets() to no_log_values: '***' there turned every redacted URL into '********'."""
+    assert '***' not in url_secrets(url)
+    assert redact_url(url).count('***') == 1
+
+
+def test_show_redacts_every_url_of_a_value():
+    assert show('https://a.example|https://u:Pw2nd@b.example') == "'https://a.example|https://***@b.example'"
+
+
+def test_show_redacts_a_value_that_is_no_string_and_names_its_plain_type():
+    """A list given where a string belongs was shown with repr(), credentials included."""
+    assert show(['https://u:Pw3rd@b.example']) == "['https://***@b.example'] (a list)"
+
+    class TaggedList(list):
+        pass
+    assert show(TaggedList(['x'])) == "['x'] (a list)"
 
 
 # ---------------------------------------------------------------------------
@@ -185,6 +276,72 @@ def test_goproxy_errors_never_show_credentials():
     assert "'https://***@a.example/?token=***'" in message
 
 
+# Reserved characters in credentials must be percent-encoded; the refusal never shows any part of them.
+RAW_USERINFO_URLS = [
+    ('https://ci:S3cr/Et9@proxy.example.com', ['S3cr', 'Et9']),
+    ('https://ci:S3cr/@proxy.example.com', ['S3cr']),
+    ('https://ci:Zq7x@Wv4k@proxy.example.com', ['Zq7x', 'Wv4k']),
+    ('https://ci:Zq7x?Wv4k@proxy.example.com', ['Zq7x', 'Wv4k']),
+    ('https://ci:Zq7x[Wv4k@proxy.example.com', ['Zq7x', 'Wv4k']),
+    ('https://ci:Zq7x]Wv4k@proxy.example.com', ['Zq7x', 'Wv4k']),
+    ('https://ci:Zq7x%Wv4k@proxy.example.com', ['Zq7x', 'Wv4k']),
+    ('https://ci:Zq7x|Wv4k@proxy.example.com', ['Zq7x', 'Wv4k']),
+]
+
+
+@pytest.mark.parametrize('url, secret_parts', RAW_USERINFO_URLS)
+@pytest.mark.parametrize('check', [
+    lambda url: validate_goproxy_url(url, 'go_proxy_urls'),
+    lambda url: parse_gosumdb(GO_KEY + ' ' + url, 'go_proxy_sumdb'),
+    lambda url: validate_registry_mirror(url, 'docker_mirrors_registry_mirrors'),
+], ids=['goproxy', 'gosumdb', 'registry'])
+def test_unencoded_reserved_characters_in_credentials_are_refused_without_showing_them(check, url, secret_parts):
+    message = refused(check, url)
+    assert 'must be percent-encoded' in message or "contains '|'" in message, message
+    if 'percent' in message:
+        assert '/ as %2F, @ as %40' in message
+    for part in secret_parts:
+        assert part not in message, message
+    assert 'https://***@proxy.example.com' in message
+
+
+def test_an_at_sign_in_the_path_must_be_encoded_too():
+    """'https://proxy/x@y' could be a password cut by a raw '/'; an '@' that belongs to the path is written %40."""
+    assert "'@' that belongs in the path is written %40" in refused(
+        validate_goproxy_url, 'https://proxy.example.com/team@corp', 'go_proxy_urls')
+
+
+@pytest.mark.parametrize('url', ['https://ci:S3cr%2FEt9@proxy.example.com', 'https://ci:Zq7x%40Wv4k@proxy.example.com',
+                                 "https://c.i-x_y~z:a!b*c(d)e+f=g,h:i@proxy.example.com",
+                                 'https://proxy.example.com/corp/@v/list'])
+def test_percent_encoded_credentials_pass(url):
+    assert validate_goproxy_url(url.replace(',', '%2C'), 'go_proxy_urls')
+
+
+def test_a_port_that_is_no_number_is_refused_without_quoting_it():
+    message = refused(validate_goproxy_url, 'https://proxy.example.com:8o80/', 'go_proxy_urls')
+    assert message.endswith('is not a valid URL: its port is not a number from 1 to 65535')
+
+
+@pytest.mark.parametrize('urls, separator', [
+    (['https://a.example,https://b.example'], ','),
+    (['https://a.example|https://b.example'], '|'),
+    (['https://a.example', 'https://b.example/?x=1,2'], ','),
+])
+def test_goproxy_separators_inside_a_proxy_url_are_refused(urls, separator):
+    """build_goproxy (and so the role's filters) joined them as they were, with the gate off nothing else caught it."""
+    message = refused(build_goproxy, urls, 'direct', 'not_found')
+    assert message.startswith('go_proxy_urls entry ')
+    assert "contains '%s', which separates GOPROXY entries; give one proxy per list item" % separator in message
+    assert "contains '%s'" % separator in refused(validate_go_policy, {'go_proxy_urls': urls})
+
+
+def test_a_separator_refusal_hides_credentials():
+    message = refused(validate_go_policy, {'go_proxy_urls': ['https://a.example,https://ci:Sekr1tX@b.example']})
+    assert 'Sekr1tX' not in message
+    assert "'https://a.example,https://***@b.example'" in message
+
+
 @pytest.mark.parametrize('url', ['https://a.example/go?token=t', 'HTTPS://A.example', 'http://[::1]:8080/', 'file:///srv/goproxy',
                                  'file:/srv/goproxy'])
 def test_validate_goproxy_url_accepts(url):
@@ -229,6 +386,50 @@ def test_parse_gosumdb(value, expected):
     assert parse_gosumdb(value) == expected
 
 
+def test_note_key_hash_is_that_of_the_go_command():
+    name, key_hash, key = SUM_GOLANG_ORG_KEY.split('+', 2)
+    assert note_key_hash(name, base64.b64decode(key)) == int(key_hash, 16) == 0x033de0ae
+
+
+@pytest.mark.parametrize('value', [SUM_GOLANG_ORG_KEY, SUM_GOLANG_ORG_KEY + ' https://sum.corp.example.com',
+                                   GO_KEY, verifier_key('sum.corp.example.com:8443/db')])
+def test_real_verifier_keys_pass(value):
+    assert parse_gosumdb(value, 'go_proxy_sumdb').key == value.split(' ')[0]
+
+
+def _tampered(key, position):
+    """The key with one base64 character of its public key changed."""
+    name, key_hash, encoded = key.split('+', 2)
+    encoded = encoded[:position] + ('B' if encoded[position] != 'B' else 'C') + encoded[position + 1:]
+    return '+'.join((name, key_hash, encoded))
+
+
+@pytest.mark.parametrize('value, problem', [
+    (_tampered(SUM_GOLANG_ORG_KEY, 10), "has hash '033de0ae', which does not match its name and public key"),
+    (_tampered(SUM_GOLANG_ORG_KEY, 43), 'which does not match'),
+    ('sum.golang.org+033de0af+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8', "has hash '033de0af', which does not"),
+    ('sum.golang.com+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8', 'which does not match'),
+    (verifier_key('sum.corp.example.com', b'\x01' + bytes(31)), 'has a public key of 32 bytes; an Ed25519 key is 33'),
+    (verifier_key('sum.corp.example.com', b'\x01' + bytes(33)), 'has a public key of 34 bytes'),
+    (verifier_key('sum.corp.example.com', b'\x02' + bytes(32)), 'has a public key of algorithm 2; Go knows only 1'),
+    (verifier_key('sum.corp.example.com', bytes(range(32))), 'has a public key of algorithm 0'),
+])
+def test_verifier_keys_go_would_refuse_are_refused(value, problem):
+    """Go's note.NewVerifier refuses these keys, and with them every module download: so does the policy."""
+    message = refused(parse_gosumdb, value + ' https://sum.corp.example.com', 'go_proxy_sumdb')
+    assert message.startswith("go_proxy_sumdb '%s" % value.split('+')[0])
+    assert problem in message
+
+
+def test_the_hash_that_would_fit_an_altered_key_is_never_offered():
+    """Fitted to a damaged or altered key, it would make Go trust that key."""
+    altered = _tampered(GO_KEY, 20)
+    name, dummy, key = altered.split('+', 2)
+    message = refused(parse_gosumdb, altered, 'go_proxy_sumdb')
+    assert 'which does not match its name and public key' in message
+    assert '%08x' % note_key_hash(name, base64.b64decode(key)) not in message
+
+
 def test_gosumdb_off_means_no_database():
     assert parse_gosumdb('off') is None
 
@@ -244,12 +445,12 @@ def test_gosumdb_off_means_no_database():
     ('sum.corp.example.com+1a2b3c4d', 'the key has 2 part(s) separated by +, not 3'),
     ('sum.corp.example.com+1a2b3c4d+not*base64', 'the key ends with a public key that is not base64'),
     ('https://sum.corp.example.com', 'starts with a URL'),
-    ('bad_name+1a2b3c4d+AajXOycQ/pKWhk/OVpEEm1VG1WXnoM+0UJsPw7OzYbO5', "has database name 'bad_name'"),
     (GO_KEY + ' sum.corp.example.com', "gosumdb URL 'sum.corp.example.com' has no scheme"),
     (GO_KEY + ' ftp://sum.corp.example.com', "has scheme 'ftp'; use https or http"),
     (GO_KEY + ' https://', 'has no host'),
     (GO_KEY + ' https://a.example/#x', 'has a fragment'),
     (GO_KEY + ' https://a.example/#', 'has a fragment'),
+    (verifier_key('bad_name'), "has database name 'bad_name'"),
     ('', 'gosumdb is empty'),
     (None, 'gosumdb must be a string'),
 ])
@@ -425,6 +626,7 @@ def test_validate_go_policy_fills_defaults_and_normalises():
         'go_proxy_fallback': 'direct',
         'go_proxy_fallthrough': 'not_found',
         'go_proxy_allow_sumdb_off': False,
+        'go_proxy_allow_insecure_all': False,
         'go_proxy_sumdb': None,
         'go_proxy_private': ['corp.example.com/*', 'x.example'],
         'go_proxy_noproxy': [],
@@ -492,3 +694,93 @@ def test_go_environment_of_a_full_policy():
         ('GOFLAGS', '-mod=mod -modcacherw'),
         ('GOTOOLCHAIN', 'local'),
     ]
+
+
+# ---------------------------------------------------------------------------
+# Patterns that match every module need an opt-in
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('pattern, path, matches', [
+    ('corp.example.com', 'corp.example.com/team/lib', True),     # a prefix of whole elements
+    ('corp.example.com', 'corp.example.com.evil.org/x', False),
+    ('*.corp.example.com', 'git.corp.example.com/x', True),
+    ('*.corp.example.com', 'corp.example.com/x', False),
+    ('corp.example.com/*', 'corp.example.com/team/lib', True),
+    ('corp.example.com/*', 'corp.example.com', False),             # fewer elements than the pattern
+    ('corp.example.com/', 'corp.example.com/x', True),             # one trailing '/' trimmed
+    ('*', 'anything.example/x/y', True),
+    ('[a-c]*.example', 'b.example/x', True),
+    ('[^a-c]*.example', 'b.example/x', False),
+    ('?.example', 'ab.example/x', False),
+])
+def test_module_pattern_matches_as_go_does(pattern, path, matches):
+    assert module_pattern_matches(pattern, path) is matches
+
+
+@pytest.mark.parametrize('pattern', ['*', '*/*', '*.*', '*.*/*', '?*', '[a-z0-9]*', '*/'])
+def test_patterns_of_every_module(pattern):
+    assert matches_every_module(pattern)
+
+
+@pytest.mark.parametrize('pattern', ['corp.example.com', '*.corp.example.com', '*.com', 'github.com/*', 'none',
+                                     '*/*/*', '[a-z]*'])
+def test_patterns_of_some_modules(pattern):
+    assert not matches_every_module(pattern)
+
+
+@pytest.mark.parametrize('policy, variable, opt_in', [
+    ({'go_proxy_nosumdb': ['corp.example.com', '*']}, 'go_proxy_nosumdb', 'go_proxy_allow_sumdb_off'),
+    ({'go_proxy_private': ['*']}, 'go_proxy_private', 'go_proxy_allow_sumdb_off'),
+    ({'go_proxy_private': '*.*'}, 'go_proxy_private', 'go_proxy_allow_sumdb_off'),
+    ({'go_proxy_private': ['corp.example.com'], 'go_proxy_nosumdb': ['*/*']}, 'go_proxy_nosumdb',
+     'go_proxy_allow_sumdb_off'),
+    ({'go_proxy_insecure': ['*']}, 'go_proxy_insecure', 'go_proxy_allow_insecure_all'),
+    ({'go_proxy_insecure': ['*'], 'go_proxy_allow_sumdb_off': True}, 'go_proxy_insecure', 'go_proxy_allow_insecure_all'),
+    ({'go_proxy_nosumdb': ['*'], 'go_proxy_allow_insecure_all': True}, 'go_proxy_nosumdb', 'go_proxy_allow_sumdb_off'),
+])
+def test_a_pattern_of_every_module_needs_its_opt_in(policy, variable, opt_in):
+    message = refused(validate_go_policy, dict(policy, go_proxy_urls=['https://a.example']))
+    assert message.startswith('%s entry ' % variable)
+    assert 'matches every module' in message
+    assert 'set %s: true if that is really the policy' % opt_in in message
+
+
+@pytest.mark.parametrize('policy', [
+    {'go_proxy_nosumdb': ['*'], 'go_proxy_allow_sumdb_off': True},
+    {'go_proxy_private': ['*'], 'go_proxy_allow_sumdb_off': True},
+    {'go_proxy_insecure': ['*'], 'go_proxy_allow_insecure_all': True},
+    # GONOSUMDB set: Go ignores GOPRIVATE for the checksum database, so checksums are still verified
+    {'go_proxy_private': ['*'], 'go_proxy_nosumdb': ['none']},
+    {'go_proxy_private': ['corp.example.com/*'], 'go_proxy_nosumdb': ['*.corp.example.com'],
+     'go_proxy_insecure': ['lab.example.com']},
+])
+def test_patterns_of_every_module_pass_with_their_opt_in(policy):
+    assert validate_go_policy(dict(policy, go_proxy_urls=['https://a.example']))
+
+
+def test_go_proxy_allow_insecure_all_must_be_a_bool():
+    assert 'go_proxy_allow_insecure_all must be true or false' in refused(
+        validate_go_policy, {'go_proxy_urls': ['https://a.example'], 'go_proxy_allow_insecure_all': 'yes'})
+
+
+# ---------------------------------------------------------------------------
+# go_proxy_systemd_units
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize('units, message', [
+    ('jenkins', "go_proxy_systemd_units must be a list of service names, such as [gitlab-runner], got 'jenkins' "
+                '(a string)'),
+    (['jenkins\n'], "go_proxy_systemd_units entry 'jenkins\\n' is not a service name"),
+    (['gitlab-runner', 'jenkins.service\n'], "entry 'jenkins.service\\n' is not a service name"),
+    ({'jenkins': True}, 'go_proxy_systemd_units must be a list of service names'),
+])
+def test_systemd_units_are_a_list_of_whole_names(units, message):
+    """A string was read letter by letter (j.service, e.service, ...); '$' let a trailing newline through."""
+    assert message in refused(validate_go_policy, {'go_proxy_urls': ['https://a.example'],
+                                                   'go_proxy_systemd_units': units})
+
+
+def test_service_names_never_splits_a_string():
+    with pytest.raises(ValueError, match='must be a list'):
+        service_names('jenkins')
+    assert service_names(['jenkins']) == ['jenkins.service']

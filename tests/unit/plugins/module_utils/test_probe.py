@@ -47,7 +47,7 @@ from local_mirrors import (
     trickle_headers,
 )
 
-GO_KEY = 'sum.corp.example.com+1a2b3c4d+AajXOycQ/pKWhk/OVpEEm1VG1WXnoM+0UJsPw7OzYbO5'
+GO_KEY = 'sum.corp.example.com+d67b3b17+AZKHxjQHbRA8/wKDHoEKai2Chpql/U41cPPBXJNlsiyu'  # a real Ed25519 verifier key
 TIMEOUT = 1.0
 STATUS_KEYS = {'failed', 'changed', 'skipped', 'unreachable', 'results'}
 
