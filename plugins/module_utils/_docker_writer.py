@@ -105,7 +105,8 @@ class Host:
     """What the writer needs from the managed host; the module builds it from AnsibleModule."""
 
     def __init__(self, run, which, atomic_move, backup_local, warn, tmpdir=None, systemd_dir='/run/systemd/system',
-                 pidfile='/run/docker.pid', proc='/proc', sleep=time.sleep, settle_tries=10):
+                 pidfile='/run/docker.pid', proc='/proc', sleep=time.sleep, settle_tries=10,
+                 default_daemon_json=DEFAULT_DAEMON_JSON):
         self.run = run                    # argv -> (rc, stdout, stderr)
         self.which = which                # name -> path or None (sbin directories included)
         self.atomic_move = atomic_move
@@ -117,6 +118,7 @@ class Host:
         self.proc = proc
         self.sleep = sleep
         self.settle_tries = settle_tries  # docker info tries, 1 s apart, after a reload or a start
+        self.default_daemon_json = default_daemon_json  # what dockerd reads without --config-file
 
 
 def _read(path):
@@ -238,7 +240,7 @@ class DaemonStart:
 
     def config_files(self):
         """(pid, the configuration file it reads) of each running dockerd found."""
-        return [(pid, os.path.realpath(config_file_in_argv(argv) or DEFAULT_DAEMON_JSON))
+        return [(pid, os.path.realpath(config_file_in_argv(argv) or self.host.default_daemon_json))
                 for pid, argv in self.running.items()]
 
 
@@ -478,7 +480,7 @@ class DockerWriter:
         # dockerd is reloaded when it reads this file and runs (under systemd) with other settings than the file's
         # (a file edited by hand and never applied counts too).
         reads_this_file = any(config_file == self.path for dummy, config_file in start.config_files()) or (
-            not start.running and self.path == os.path.realpath(DEFAULT_DAEMON_JSON))
+            not start.running and self.path == os.path.realpath(self.host.default_daemon_json))
         applies = self.engine['running'] and self.engine['systemd'] and reads_this_file
         drift = registry_config_problems(self.engine['registry_config'], final_mirrors, final_insecure) \
             if self.engine['running'] else []
