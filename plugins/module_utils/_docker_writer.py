@@ -43,7 +43,6 @@ import time
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json import (
     CONFIG_FILE_FLAG,
     INSECURE_KEY,
-    MANAGED_KEYS,
     MIRRORS_KEY,
     DaemonJsonError,
     apply_policy,
@@ -405,8 +404,8 @@ class DockerWriter:
         rc, out, err = self.systemctl('reload', self.params['unit'])
         self.result['reloaded'] = True
         if rc != 0:
-            raise Failure('systemctl reload %s failed (rc %s): %s' % (self.params['unit'], rc,
-                                                                        ' '.join((err or out).split())))
+            output = ' '.join((err or out).split())
+            raise Failure('systemctl reload %s failed (rc %s): %s' % (self.params['unit'], rc, output))
         problems = ['docker info was not asked']
         for attempt in range(self.host.settle_tries):
             config = docker_info(self.host)
@@ -512,6 +511,7 @@ class DockerWriter:
         verified = [DOCKERD_CONSUMER] if applies and not drift else []
 
         if self.check_mode:
+            self.result['verified'] = verified if not changes and not needs_reload else []
             self.result['msg'] = self.summary(changes, needs_reload, applies, existed, would=True)
             return self.result
         if not changes and not needs_reload:
@@ -580,8 +580,8 @@ class DockerWriter:
             else:
                 parts.append('%s %s%s' % (path, verb, 'updated' if before else 'created'))
         if needs_reload:
-            parts.append('dockerd %sreloaded (SIGHUP)%s' % ('would be ' if would else '',
-                                                           '' if would else ' and runs with exactly the policy'))
+            parts.append('dockerd would be reloaded (SIGHUP)' if would
+                         else 'dockerd reloaded (SIGHUP) and runs with exactly the policy')
         elif not applies and (changes or self.params['state'] == 'present'):
             if not self.engine['installed']:
                 why = 'dockerd is not installed'

@@ -83,9 +83,8 @@ def render_containers_dropin(registry_mirrors, insecure_registries=None):
     for host in usable:
         lines += ['', '[[registry.mirror]]', 'location = %s' % _toml_string(host['netloc'])]
         if host['plain_http'] or host['skip_verify']:
-            lines += ['# %s: no TLS verification.' % ('Plain HTTP' if host['plain_http']
-                                                       else 'Listed in dockerd insecure-registries'),
-                      'insecure = true']
+            why = 'Plain HTTP' if host['plain_http'] else 'Listed in dockerd insecure-registries'
+            lines += ['# %s: no TLS verification.' % why, 'insecure = true']
     return '\n'.join(lines) + '\n'
 
 

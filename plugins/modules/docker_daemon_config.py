@@ -332,7 +332,7 @@ def main():
         supports_check_mode=True,
     )
     host = Host(
-        run=lambda argv: module.run_command(argv),
+        run=module.run_command,
         which=lambda name: module.get_bin_path(name, opt_dirs=SBIN_DIRECTORIES),
         atomic_move=lambda source, destination: module.atomic_move(source, destination, unsafe_writes=False),
         backup_local=module.backup_local,

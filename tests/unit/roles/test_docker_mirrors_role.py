@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from pathlib import Path
@@ -69,3 +70,54 @@ def test_readme_describes_the_output():
     assert '## Output' in README
     for key in ('changed', 'written', 'pruned', 'verified', 'msg', 'failed'):
         assert '`%s`' % key in README.split('## Output', 1)[1], key
+
+
+PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: buildfleet.mirrors.docker_mirrors
+        tasks_from: %s
+      vars:
+        docker_mirrors_registry_mirrors: %s
+        docker_mirrors_insecure_registries: %s
+        docker_mirrors_validate: prune
+        docker_mirrors_probe_result:
+          probes:
+            - {kind: registry, index: 0, url: "http://127.0.0.1:15001", reachable: false, error: connection refused}
+            - {kind: registry, index: 1, url: "http://127.0.0.1:15000", reachable: true, error: null}
+"""
+
+
+def play_tasks(stdout):
+    return [host_result for play in json.loads(stdout)['plays'] for task in play['tasks']
+            for host_result in task['hosts'].values()]
+
+
+def test_validate_refuses_a_credential_naming_the_variable_and_prints_it_at_no_verbosity(ansible_cli, tmp_path):
+    (tmp_path / 'play.yml').write_text(PLAY % ('validate', '["https://builder:Hunter2@mirror.example"]', 'null'))
+    rc, stdout, stderr = ansible_cli('ansible-playbook', '-vvvv', 'play.yml')
+    assert rc != 0
+    assert 'Hunter2' not in stdout + stderr
+    assert "docker_mirrors_registry_mirrors entry 'https://***@mirror.example' carries credentials" in stdout
+
+
+def test_validate_refuses_every_address_as_insecure_without_the_opt_in(ansible_cli, tmp_path):
+    (tmp_path / 'play.yml').write_text(PLAY % ('validate', '["http://127.0.0.1:15000"]', '["::/0"]'))
+    rc, stdout, stderr = ansible_cli('ansible-playbook', 'play.yml')
+    assert rc != 0
+    assert "docker_mirrors_insecure_registries entry '::/0' covers every address" in stdout
+    assert 'set docker_mirrors_allow_insecure_all: true' in stdout
+
+
+def test_the_gate_judges_the_playbooks_probe_result_and_warns_about_the_dead_mirror(ansible_cli, tmp_path):
+    (tmp_path / 'play.yml').write_text(PLAY % ('gate', '["http://127.0.0.1:15001", "http://127.0.0.1:15000"]', 'null'))
+    rc, stdout, stderr = ansible_cli('ansible-playbook', 'play.yml')
+    assert rc == 0, stdout + stderr
+    messages = [result.get('msg') for result in play_tasks(stdout)]
+    assert ('WARNING: docker_mirrors gate (prune): http://127.0.0.1:15001 (connection refused) does not answer '
+            'from this host and is left out of the policy.') in messages
+    # The playbook's probe result was judged: the gate did not probe again.
+    assert not any('probes' in result for result in play_tasks(stdout) if not result.get('skipped'))
