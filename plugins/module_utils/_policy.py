@@ -645,6 +645,25 @@ def validate_insecure_registries(entries, name):
     return list(entries)
 
 
+def refuse_insecure_all(entries, name, allowed=False, opt_in='docker_mirrors_allow_insecure_all'):
+    """Refuse an insecure-registries range that covers every address (``0.0.0.0/0``, ``::/0``) unless ``allowed``.
+
+    dockerd then skips TLS verification for every registry it reaches by IP, mirrors included; that needs the
+    explicit opt-in named by ``opt_in``. Run after :func:`validate_insecure_registries`; returns the entries.
+    """
+    for entry in entries or []:
+        if isinstance(entry, str) and '/' in entry and not allowed:
+            try:
+                every_address = ipaddress.ip_network(entry, strict=False).prefixlen == 0
+            except ValueError:
+                continue
+            if every_address:
+                raise PolicyError('%s covers every address, so dockerd would skip TLS verification for every '
+                                  'registry; set %s: true if that is really the policy'
+                                  % (_subject(name, entry, True), opt_in))
+    return list(entries or [])
+
+
 _DOMAIN_LABEL = r'(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])'
 _INSECURE_HOST_PORT = re.compile(r'^%s(?:\.%s)*(?::[0-9]+)?$' % (_DOMAIN_LABEL, _DOMAIN_LABEL))
 

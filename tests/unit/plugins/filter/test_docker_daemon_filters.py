@@ -20,8 +20,9 @@ FILTERS = FilterModule().filters()
 FILTER_DIR = Path(__file__).resolve().parents[4] / 'plugins' / 'filter'
 
 
-def test_the_plugin_offers_both_filters():
-    assert sorted(FILTERS) == ['mirror_hosts', 'registry_config_problems']
+def test_the_plugin_offers_its_filters():
+    assert sorted(FILTERS) == ['docker_mirrors_gate', 'mirror_hosts', 'registry_config_problems',
+                               'validate_docker_mirrors']
 
 
 @pytest.mark.parametrize('name', sorted(FILTERS))
@@ -48,3 +49,108 @@ def test_mirror_hosts_wants_a_list():
     with pytest.raises(AnsibleFilterError) as caught:
         FILTERS['mirror_hosts']('http://127.0.0.1:15000/')
     assert 'expects a list of mirror URLs' in caught.value.message
+
+
+# ---------------------------------------------------------------------------
+# The role's policy, validated once
+# ---------------------------------------------------------------------------
+
+POLICY = {'docker_mirrors_state': 'present', 'docker_mirrors_registry_mirrors': ['https://m.example/hub'],
+          'docker_mirrors_insecure_registries': None, 'docker_mirrors_allow_insecure_all': False}
+
+
+def test_validate_docker_mirrors_accepts_a_path_and_keeps_the_values():
+    assert FILTERS['validate_docker_mirrors'](POLICY) == POLICY
+
+
+@pytest.mark.parametrize('changes, fragment', [
+    ({'docker_mirrors_registry_mirrors': []}, 'docker_mirrors_registry_mirrors is an empty list'),
+    ({'docker_mirrors_registry_mirrors': ['https://u:Sekret@m.example']},
+     "docker_mirrors_registry_mirrors entry 'https://***@m.example' carries credentials"),
+    ({'docker_mirrors_insecure_registries': ['http://m.example']},
+     "docker_mirrors_insecure_registries entry 'http://m.example' is a URL"),
+    ({'docker_mirrors_insecure_registries': ['0.0.0.0/0']},
+     "docker_mirrors_insecure_registries entry '0.0.0.0/0' covers every address"),
+    ({'docker_mirrors_insecure_registries': ['::/0']}, 'set docker_mirrors_allow_insecure_all: true'),
+    ({'docker_mirrors_allow_insecure_all': 'yes'}, 'docker_mirrors_allow_insecure_all must be true or false'),
+])
+def test_validate_docker_mirrors_refuses_naming_the_variable(changes, fragment):
+    with pytest.raises(AnsibleFilterError) as error:
+        FILTERS['validate_docker_mirrors'](dict(POLICY, **changes))
+    assert fragment in str(error.value)
+    assert 'Sekret' not in str(error.value)
+
+
+def test_validate_docker_mirrors_takes_every_address_with_the_opt_in():
+    policy = dict(POLICY, docker_mirrors_insecure_registries=['0.0.0.0/0', '::/0'],
+                  docker_mirrors_allow_insecure_all=True)
+    assert FILTERS['validate_docker_mirrors'](policy)['docker_mirrors_insecure_registries'] == ['0.0.0.0/0', '::/0']
+
+
+def test_validate_docker_mirrors_with_state_absent_needs_no_mirror():
+    policy = dict(POLICY, docker_mirrors_state='absent', docker_mirrors_registry_mirrors=[],
+                  docker_mirrors_insecure_registries=['0.0.0.0/0'])
+    assert FILTERS['validate_docker_mirrors'](policy)['docker_mirrors_state'] == 'absent'
+
+
+# ---------------------------------------------------------------------------
+# The gate's judgement
+# ---------------------------------------------------------------------------
+
+LIVE, DEAD = 'http://127.0.0.1:15000', 'http://127.0.0.1:15001'
+PROBES = {'probes': [
+    {'kind': 'goproxy', 'index': 0, 'url': DEAD, 'reachable': False, 'error': 'a Go proxy, not ours'},
+    {'kind': 'registry', 'index': 0, 'url': DEAD, 'reachable': False, 'error': 'connection refused'},
+    {'kind': 'registry', 'index': 1, 'url': LIVE, 'reachable': True, 'error': None},
+]}
+
+
+def gate(mode, mirrors=(DEAD, LIVE), probes='the lab probes', state='present', refuse=False):
+    probes = PROBES if probes == 'the lab probes' else probes
+    return FILTERS['docker_mirrors_gate'](probes, list(mirrors), mode, state, refuse)
+
+
+def test_strict_refuses_naming_the_dead_mirror_and_its_reason():
+    verdict = gate('strict')
+    assert verdict['refused'] is True
+    assert verdict['msg'] == ('docker_mirrors gate (strict): 1 of 2 registry mirrors do not answer from this host: '
+                              '%s (connection refused). Nothing was written on this host.' % DEAD)
+    with pytest.raises(AnsibleFilterError, match='gate .strict.: 1 of 2'):
+        gate('strict', refuse=True)
+
+
+def test_prune_keeps_the_live_mirrors_and_warns():
+    verdict = gate('prune')
+    assert (verdict['refused'], verdict['kept'], verdict['pruned']) == (False, [LIVE], [DEAD])
+    assert verdict['warning'].startswith('WARNING: docker_mirrors gate (prune): %s (connection refused) does not' % DEAD)
+
+
+def test_prune_with_no_live_mirror_refuses():
+    verdict = gate('prune', mirrors=[DEAD])
+    assert verdict['refused'] is True
+    assert verdict['msg'].startswith('docker_mirrors gate (prune): none of the 1 registry mirrors answers')
+
+
+def test_warn_keeps_every_mirror_and_warns():
+    verdict = gate('warn')
+    assert (verdict['refused'], verdict['kept'], verdict['pruned']) == (False, [DEAD, LIVE], [])
+    assert 'stays in the policy' in verdict['warning']
+
+
+@pytest.mark.parametrize('mode, state', [('off', 'present'), (False, 'present'), ('strict', 'absent')])
+def test_no_gate_without_probes_keeps_every_mirror(mode, state):
+    verdict = gate(mode, probes=None, state=state)
+    assert (verdict['refused'], verdict['kept'], verdict['warning']) == (False, [DEAD, LIVE], '')
+
+
+def test_a_mirror_the_probe_result_does_not_cover_is_refused():
+    verdict = gate('warn', mirrors=[LIVE, 'https://never-probed.example'])
+    assert verdict['refused'] is True
+    assert 'no registry probe of https://never-probed.example in docker_mirrors_probe_result' in verdict['msg']
+    assert gate('strict', probes=None)['msg'].count('there is none') == 1
+
+
+def test_a_trailing_slash_does_not_matter_and_credentials_are_masked():
+    probes = {'probes': [{'kind': 'registry', 'url': 'https://***@m.example/', 'reachable': False, 'error': 'x'}]}
+    verdict = gate('strict', mirrors=['https://u:Sekret@m.example'], probes=probes)
+    assert 'https://***@m.example (x)' in verdict['msg'] and 'Sekret' not in verdict['msg']

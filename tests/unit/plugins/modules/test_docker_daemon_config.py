@@ -6,7 +6,10 @@
 """docker_daemon_config as Ansible runs it: arguments file in, JSON out, on files in a temporary directory.
 
 The flag checks read the host's own dockerd and systemd, so most runs turn
-them off; the checks themselves are tested with a stand-in module object.
+them off; the checks themselves are tested with a stand-in host. The module
+never reloads this machine's dockerd: it reads /etc/docker/daemon.json, not
+the temporary file (the transaction with a reloading dockerd is tested in
+module_utils/test_docker_writer.py with a stand-in engine).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import pytest
 
 from conftest import run_collection_module
 
-from ansible_collections.buildfleet.mirrors.plugins.modules import docker_daemon_config
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json import flag_conflicts
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._docker_writer import DaemonStart
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._transaction import HostLock
 
 LAB_TEXT = '{\n    "bridge": "none",\n    "iptables": false,\n    "ip6tables": false,\n    "log-opts": {"max-size": "10m"}\n}\n'
 MIRROR = 'https://mirror.corp.example.com'
@@ -61,9 +66,11 @@ def test_merges_into_an_existing_file_keeping_keys_order_and_indentation(run, da
         '{\n    "bridge": "none",\n    "iptables": false,\n    "ip6tables": false,\n'
         '    "log-opts": {\n        "max-size": "10m"\n    },\n'
         '    "registry-mirrors": [\n        "%s/",\n        "%s/"\n    ]\n}\n' % (MIRROR, MIRROR2))
-    assert done.result['diff']['before'] == LAB_TEXT
-    assert done.result['diff']['after'] == daemon_json.read_text()
-    backup = done.result['backup_file']
+    assert len(done.result['diff']) == 1
+    assert done.result['diff'][0]['before'] == LAB_TEXT
+    assert done.result['diff'][0]['after'] == daemon_json.read_text()
+    assert done.result['written'] == [str(daemon_json)]
+    backup = done.result['backup_files'][str(daemon_json)]
     assert open(backup).read() == LAB_TEXT
     assert backups(daemon_json) == [os.path.basename(backup)]
 
@@ -74,7 +81,8 @@ def test_second_run_changes_nothing_and_makes_no_backup(run, daemon_json):
     written = daemon_json.read_bytes()
     again = run(path=str(daemon_json), registry_mirrors=[MIRROR], backup=True)
     assert again.result['changed'] is False
-    assert again.result['msg'].endswith('already sets the policy')
+    assert '%s already sets the policy' % daemon_json in again.result['msg']
+    assert again.result['written'] == []
     assert daemon_json.read_bytes() == written
     assert len(backups(daemon_json)) == 1
 
@@ -90,7 +98,7 @@ def test_check_mode_predicts_and_shows_the_diff_without_writing(run, daemon_json
     daemon_json.write_text(LAB_TEXT)
     done = run(check_mode=True, diff=True, path=str(daemon_json), registry_mirrors=[MIRROR], backup=True)
     assert done.result['changed'] is True
-    assert '"registry-mirrors": [' in done.result['diff']['after']
+    assert '"registry-mirrors": [' in done.result['diff'][0]['after']
     assert done.result['msg'].startswith('%s would be updated' % daemon_json)
     assert daemon_json.read_text() == LAB_TEXT
     assert backups(daemon_json) == []
@@ -111,7 +119,7 @@ def test_makes_the_directory_of_a_file_whose_engine_is_not_installed_yet(run, tm
     assert checked.result['changed'] is True and not daemon_json.parent.exists()
     done = run(path=str(daemon_json), registry_mirrors=[MIRROR])
     assert done.result['changed'] is True
-    assert done.result['created_directory'] == str(daemon_json.parent)
+    assert done.result['created_directories'][-1] == str(daemon_json.parent)
     assert stat.S_IMODE(daemon_json.parent.stat().st_mode) == 0o755
     assert json.loads(daemon_json.read_text()) == {'registry-mirrors': [MIRROR + '/']}
 
@@ -189,7 +197,7 @@ def test_refuses_mirrors_dockerd_refuses(run, daemon_json, mirrors, fragment):
     daemon_json.write_text(LAB_TEXT)
     done = run(path=str(daemon_json), registry_mirrors=mirrors)
     assert done.result['failed'] is True
-    assert done.result['msg'].startswith('registry_mirrors ')
+    assert done.result['msg'].startswith('registry_mirrors (docker_mirrors_registry_mirrors) ')
     assert fragment in done.result['msg']
     assert 'Hunter2' not in json.dumps(done.result)
     assert daemon_json.read_text() == LAB_TEXT
@@ -224,14 +232,14 @@ def test_reports_the_engine_as_dockerd_and_docker_info_report_it(run, daemon_jso
 
 def test_without_allow_path_the_engine_decides_whether_a_path_is_accepted(run, daemon_json):
     daemon_json.write_text(LAB_TEXT)
-    done = run(path=str(daemon_json), registry_mirrors=['https://mirror.example/hub'], allow_path=None,
-               names={'registry_mirrors': 'docker_mirrors_registry_mirrors'})
+    done = run(path=str(daemon_json), registry_mirrors=['https://mirror.example/hub'], allow_path=None)
     dummy, version, dummy2 = engine_of_this_machine()
     if version and int(version.split('.')[0]) >= 24:
         assert done.result['registry_mirrors'] == ['https://mirror.example/hub/']
     else:
         assert done.result['failed'] is True
-        assert done.result['msg'].startswith("docker_mirrors_registry_mirrors entry 'https://mirror.example/hub' has a path")
+        assert done.result['msg'].startswith(
+            "registry_mirrors (docker_mirrors_registry_mirrors) entry 'https://mirror.example/hub' has a path")
         assert 'Docker Engine before 24 refuses a path' in done.result['msg']
         assert daemon_json.read_text() == LAB_TEXT
 
@@ -276,24 +284,44 @@ def test_url_credentials_elsewhere_in_the_file_are_masked(run, daemon_json):
     assert 'Sup3rSecret' in daemon_json.read_text()
 
 
+def test_waits_for_the_host_lock_and_fails_unchanged_when_it_stays_held(run, daemon_json):
+    daemon_json.write_text(LAB_TEXT)
+    with HostLock(timeout=5, holder='a test holding the lock'):
+        done = run(path=str(daemon_json), registry_mirrors=[MIRROR], lock_timeout=1)
+    assert done.result['failed'] is True
+    assert 'a test holding the lock' in done.result['msg']
+    assert 'waited 1 s (lock_timeout)' in done.result['msg']
+    assert daemon_json.read_text() == LAB_TEXT
+
+
+def test_the_removed_options_are_refused(run, daemon_json):
+    for option in ({'names': {'registry_mirrors': 'x'}}, {'keep_empty': True}):
+        done = run(path=str(daemon_json), state='absent', registry_mirrors=[], **option)
+        assert done.result['failed'] is True
+        assert 'Unsupported parameters' in done.result['msg']
+
+
 # ---------------------------------------------------------------------------
-# How dockerd is started (a stand-in for AnsibleModule: systemctl output and files)
+# How dockerd is started (a stand-in host: systemctl output and files)
 # ---------------------------------------------------------------------------
 
-class FakeModule:
-    def __init__(self, systemctl_output, rc=0):
+class FakeHost:
+    def __init__(self, systemctl_output, rc=0, pidfile='/nonexistent/docker.pid', proc='/proc'):
         self.systemctl_output = systemctl_output
         self.rc = rc
+        self.pidfile = pidfile
+        self.proc = proc
+        self.default_daemon_json = '/etc/docker/daemon.json'
 
-    def get_bin_path(self, name):
+    def which(self, name):
         return '/bin/systemctl' if name == 'systemctl' else None
 
-    def run_command(self, args):
+    def run(self, args):
         return self.rc, self.systemctl_output, ''
 
 
 @pytest.fixture
-def unit_files(tmp_path, monkeypatch):
+def unit_files(tmp_path):
     fragment = tmp_path / 'docker.service'
     fragment.write_text('[Service]\nEnvironmentFile=-/etc/default/docker\n'
                         'ExecStart=/usr/sbin/dockerd -H fd:// $DOCKER_OPTS\n')
@@ -301,7 +329,6 @@ def unit_files(tmp_path, monkeypatch):
     dropin.write_text('[Service]\nExecStart=\nExecStart=/usr/sbin/dockerd -H fd:// --registry-mirror=%s\n' % MIRROR)
     environment = tmp_path / 'default-docker'
     environment.write_text('# DOCKER_OPTS="--registry-mirror=x"\nDOCKER_OPTS="--insecure-registry=reg:5000"\n')
-    monkeypatch.setattr(docker_daemon_config, 'DOCKER_PIDFILE', str(tmp_path / 'no-such.pid'))
     output = ('MainPID=0\nFragmentPath=%s\nDropInPaths=%s\nEnvironmentFiles=%s (ignore_errors=yes)\n'
               % (fragment, dropin, environment))
     return output, fragment, dropin, environment
@@ -309,45 +336,34 @@ def unit_files(tmp_path, monkeypatch):
 
 def test_daemon_start_reads_the_unit_its_drop_ins_and_environment_files(unit_files):
     output, fragment, dropin, environment = unit_files
-    start = docker_daemon_config.DaemonStart(FakeModule(output), 'docker.service')
+    start = DaemonStart(FakeHost(output), 'docker.service')
     labels = [label for label, content in start.sources()]
     assert labels == ['the unit file %s' % fragment, 'the drop-in %s' % dropin,
                       'the environment file %s of docker.service' % environment]
-    from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json import flag_conflicts
     assert [(key, label) for key, flag, label in flag_conflicts(start.sources())] == [
         ('registry-mirrors', 'the drop-in %s' % dropin),
         ('insecure-registries', 'the environment file %s of docker.service' % environment)]
 
 
-def test_daemon_start_reads_the_running_dockerd(monkeypatch, tmp_path):
+def test_daemon_start_reads_the_running_dockerd(tmp_path):
     proc = tmp_path / 'proc' / '4242'
     proc.mkdir(parents=True)
     (proc / 'comm').write_text('dockerd\n')
     (proc / 'cmdline').write_bytes(b'/usr/sbin/dockerd\0--config-file\0/srv/docker.json\0--registry-mirror=x\0')
-    real_read = docker_daemon_config._read
-    monkeypatch.setattr(docker_daemon_config, '_read',
-                        lambda path: real_read(path.replace('/proc/', str(tmp_path / 'proc') + '/')))
-    monkeypatch.setattr(docker_daemon_config, 'DOCKER_PIDFILE', str(tmp_path / 'no-such.pid'))
-    start = docker_daemon_config.DaemonStart(FakeModule('MainPID=4242\n'), 'docker.service')
+    start = DaemonStart(FakeHost('MainPID=4242\n', proc=str(tmp_path / 'proc')), 'docker.service')
     assert start.running == {'4242': ['/usr/sbin/dockerd', '--config-file', '/srv/docker.json',
                                       '--registry-mirror=x']}
-    assert start.other_config_file('/etc/docker/daemon.json') == ('4242', '/srv/docker.json')
-    assert start.other_config_file('/srv/docker.json') is None
+    assert start.config_files() == [('4242', '/srv/docker.json')]
 
 
-def test_daemon_start_ignores_a_pid_that_is_not_dockerd(monkeypatch, tmp_path):
+def test_daemon_start_ignores_a_pid_that_is_not_dockerd(tmp_path):
     proc = tmp_path / 'proc' / '7'
     proc.mkdir(parents=True)
     (proc / 'comm').write_text('containerd\n')
     (proc / 'cmdline').write_bytes(b'containerd\0--registry-mirror=x\0')
-    real_read = docker_daemon_config._read
-    monkeypatch.setattr(docker_daemon_config, '_read',
-                        lambda path: real_read(path.replace('/proc/', str(tmp_path / 'proc') + '/')))
-    monkeypatch.setattr(docker_daemon_config, 'DOCKER_PIDFILE', str(tmp_path / 'no-such.pid'))
-    assert docker_daemon_config.DaemonStart(FakeModule('MainPID=7\n'), 'docker.service').running == {}
+    assert DaemonStart(FakeHost('MainPID=7\n', proc=str(tmp_path / 'proc')), 'docker.service').running == {}
 
 
-def test_without_systemd_only_the_running_daemon_is_read(monkeypatch, tmp_path):
-    monkeypatch.setattr(docker_daemon_config, 'DOCKER_PIDFILE', str(tmp_path / 'no-such.pid'))
-    start = docker_daemon_config.DaemonStart(FakeModule('', rc=1), 'docker.service')
+def test_without_systemd_only_the_running_daemon_is_read():
+    start = DaemonStart(FakeHost('', rc=1), 'docker.service')
     assert start.sources() == []
