@@ -6,7 +6,7 @@
 """The docker_daemon_config transaction: read the engine, merge, write, reload, verify, or put everything back.
 
 No AnsibleModule import: the module hands a :class:`Host` (its run_command,
-get_bin_path, atomic_move, backup_local and warn) to :class:`DockerWriter`, so
+get_bin_path and warn) to :class:`DockerWriter`, so
 the unit tests run the whole transaction on a temporary tree with a stand-in
 dockerd. The host lock and the file mechanics are ``_transaction``'s.
 
@@ -103,12 +103,12 @@ class Failure(Exception):
 class Host:
     """What the writer needs from the managed host; the module builds it from AnsibleModule."""
 
-    def __init__(self, run, which, atomic_move, backup_local, warn, tmpdir=None, systemd_dir='/run/systemd/system',
-                 pidfile='/run/docker.pid', proc='/proc', sleep=time.sleep, settle_tries=10,
+    def __init__(self, run, which, warn, atomic_move=None, backup_local=None, tmpdir=None,
+                 systemd_dir='/run/systemd/system', pidfile='/run/docker.pid', proc='/proc', sleep=time.sleep, settle_tries=10,
                  default_daemon_json=DEFAULT_DAEMON_JSON):
         self.run = run                    # argv -> (rc, stdout, stderr)
         self.which = which                # name -> path or None (sbin directories included)
-        self.atomic_move = atomic_move
+        self.atomic_move = atomic_move    # None: the transaction's own rename and backup
         self.backup_local = backup_local
         self.warn = warn
         self.tmpdir = tmpdir

@@ -5,9 +5,12 @@
 
 """The transaction every writer module of the collection runs: one host lock, and files put back on failure.
 
-Pure Python on os and fcntl, no AnsibleModule: the module passes its
-``atomic_move`` and ``backup_local`` as callables, so unit tests run this on a
-temporary tree.
+Pure Python on os and fcntl, no AnsibleModule, so unit tests run this on a
+temporary tree. It renames and backs up files itself rather than through
+``AnsibleModule.atomic_move`` and ``backup_local``: before ansible-core 2.19
+those end the module with ``fail_json`` on an error, which would skip the
+restore. A file is written to a temporary file in its own directory (so it
+gets that directory's default SELinux context) and renamed over the old one.
 
 - :class:`HostLock` lets one buildfleet.mirrors writer at a time change a host,
   whatever role runs it (an ``ansible-pull`` at boot and an AWX job must not mix
@@ -209,12 +212,42 @@ class Snapshot:
         return 'Snapshot(%r, kind=%r)' % (self.path, self.kind)
 
 
+def rename_into_place(source, destination):
+    """Rename ``source`` over ``destination`` (same directory) and make the rename durable."""
+    os.rename(source, destination)
+    directory = os.open(os.path.dirname(destination) or '.', os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def backup_copy(path):
+    """Copy a regular file beside itself as Ansible names backups (``<path>.<pid>.<date>@<time>~``); its path."""
+    backup = '%s.%s.%s~' % (path, os.getpid(), time.strftime('%Y-%m-%d@%H:%M:%S', time.localtime()))
+    with open(path, 'rb') as source:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
+        fd = os.open(backup, flags, 0o600)
+        with os.fdopen(fd, 'wb') as target:
+            while True:
+                chunk = source.read(1 << 16)
+                if not chunk:
+                    break
+                target.write(chunk)
+        info = os.fstat(source.fileno())
+    if _is_root():
+        os.chown(backup, info.st_uid, info.st_gid)
+    os.chmod(backup, stat.S_IMODE(info.st_mode))
+    os.utime(backup, ns=(info.st_atime_ns, info.st_mtime_ns))
+    return backup
+
+
 class Transaction:
     """Files changed by one run, and how to put every one of them back."""
 
-    def __init__(self, atomic_move, backup_local=None, tmp_prefix='.buildfleet.'):
-        self.atomic_move = atomic_move
-        self.backup_local = backup_local
+    def __init__(self, atomic_move=None, backup_local=None, tmp_prefix='.buildfleet.'):
+        self.atomic_move = atomic_move or rename_into_place
+        self.backup_local = backup_local or backup_copy
         self.tmp_prefix = tmp_prefix
         self.snapshots = {}        # path -> Snapshot, the state before the run
         self.changed = []          # paths written or removed, in order of first change
@@ -271,13 +304,13 @@ class Transaction:
             except FileNotFoundError:
                 current = None
             if current is not None and stat.S_ISLNK(current.st_mode):
-                # atomic_move would copy the attributes of the link's target; rename replaces the link itself.
+                # Renaming over the link replaces the link itself, never its target.
                 os.rename(temporary, path)
             else:
                 if current is not None and stat.S_ISREG(current.st_mode) and stat.S_IMODE(current.st_mode) & ~mode:
-                    # atomic_move copies the old file's mode onto the new one before the rename: narrow it first.
+                    # A move that copies the old file's mode onto the new one (AnsibleModule.atomic_move) must not widen it.
                     os.chmod(path, stat.S_IMODE(current.st_mode) & mode)
-                # atomic_move gives a new file 0666 & ~umask until the chmod below.
+                # A move that makes a new file 0666 & ~umask before the chmod below must not widen it either.
                 with _umask(0o077):
                     try:
                         self.atomic_move(temporary, path)

@@ -334,8 +334,6 @@ def main():
     host = Host(
         run=module.run_command,
         which=lambda name: module.get_bin_path(name, opt_dirs=SBIN_DIRECTORIES),
-        atomic_move=lambda source, destination: module.atomic_move(source, destination, unsafe_writes=False),
-        backup_local=module.backup_local,
         warn=module.warn,
         tmpdir=module.tmpdir,
     )

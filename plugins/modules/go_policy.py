@@ -343,8 +343,7 @@ class GoPolicy:
         self.systemd_booted = os.path.isdir(self.params['systemd_runtime_dir'])
         self.result = dict(changed=False, written=[], pruned=[], files=[], backup_files={}, goroots=[],
                            systemd_reloaded=False, changed_units=[], restarted_units=[], verified=[])
-        self.txn = Transaction(lambda source, dest: module.atomic_move(source, dest, unsafe_writes=False),
-                               module.backup_local, tmp_prefix='.go-policy.')
+        self.txn = Transaction(tmp_prefix='.go-policy.')
 
     # --- Input --------------------------------------------------------------------------------------------------
     def environment(self):

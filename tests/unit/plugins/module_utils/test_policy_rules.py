@@ -88,10 +88,12 @@ def test_redact_url_leaves_non_strings_alone():
     assert redact_url(5) == 5
 
 
+# Whole userinfo only: older ansible-core masks no_log values in no set order, so a password registered apart could be
+# masked first and leave 'user:' in front of the mask (ansible-core 2.19 masks the longest first).
 @pytest.mark.parametrize('url, secrets', [
-    ('https://user:s3cret@h/', ['s3cret', 'user:s3cret']),
+    ('https://user:s3cret@h/', ['user:s3cret']),
     ('https://T0KEN@h/', ['T0KEN']),
-    ('https://u:p%40ss@h/', ['p%40ss', 'p@ss', 'u:p%40ss', 'u:p@ss']),
+    ('https://u:p%40ss@h/', ['u:p%40ss', 'u:p@ss']),
     ('https://h/?token=abc&page=2', ['abc']),
     ('https://h/?page=2', []),
 ])
@@ -157,9 +159,9 @@ def test_redact_url_leaves_urls_without_credentials_alone(url):
 
 def test_url_secrets_covers_every_url_of_a_joined_value():
     secrets = url_secrets('https://a.example,https://u:Pw2nd@b.example|https://T0k3rd@c.example')
-    assert {'Pw2nd', 'u:Pw2nd', 'T0k3rd'} <= set(secrets)
-    assert 'SumPw' in url_secrets(SUM_GOLANG_ORG_KEY + ' https://user:SumPw@sum.corp.example.com')
-    assert 'S3cr/Et9' in url_secrets('https://u:S3cr/Et9@proxy.example.com')
+    assert {'u:Pw2nd', 'T0k3rd'} <= set(secrets)
+    assert 'user:SumPw' in url_secrets(SUM_GOLANG_ORG_KEY + ' https://user:SumPw@sum.corp.example.com')
+    assert 'u:S3cr/Et9' in url_secrets('https://u:S3cr/Et9@proxy.example.com')
 
 
 @pytest.mark.parametrize('url', ['https://***@a.example', 'https://a.example/?token=***', 'https://u:***@a.example'])

@@ -97,8 +97,35 @@ def module(tmp_path):
 
 
 @pytest.fixture
-def txn(module):
-    return Transaction(lambda source, dest: module.atomic_move(source, dest, unsafe_writes=False), module.backup_local)
+def txn():
+    """The transaction as the writer modules make it: its own rename and backup, never the module's."""
+    return Transaction()
+
+
+def test_a_failed_rename_is_an_error_the_writer_catches_not_the_end_of_the_module(tmp_path, txn):
+    # AnsibleModule.atomic_move of ansible-core before 2.19 ends the module (fail_json) when it cannot rename,
+    # which would skip the restore; the transaction's own rename raises an OSError, which the writer catches.
+    first = tmp_path / 'first'
+    first.write_text('one\n')
+    txn.write(str(first), 'changed\n')
+    first.unlink()
+    first.mkdir()
+    (first / 'inside').write_text('x')
+    with pytest.raises(OSError):
+        txn.write(str(first), 'again\n')
+
+
+def test_a_backup_keeps_the_bytes_owner_and_mode_beside_the_file(tmp_path, txn):
+    path = tmp_path / 'environment'
+    path.write_bytes(b'PATH="/usr/bin"\n\xff')
+    path.chmod(0o640)
+    backup = txn.write(str(path), 'new\n', backup=True)
+    assert os.path.dirname(backup) == str(tmp_path) and backup.startswith(str(path) + '.') and backup.endswith('~')
+    assert open(backup, 'rb').read() == b'PATH="/usr/bin"\n\xff'
+    assert stat.S_IMODE(os.stat(backup).st_mode) == 0o640
+    assert txn.restore() == []
+    assert not os.path.exists(backup)
+    assert path.read_bytes() == b'PATH="/usr/bin"\n\xff'
 
 
 def state(path):
