@@ -21,13 +21,17 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json im
     mirror_hosts,
     registry_config_problems,
 )
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import (
-    PolicyError,
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     redact_url,
-    refuse_insecure_all,
     show,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules import (
+    refuse_insecure_all,
     validate_insecure_registries,
     validate_registry_mirrors,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
+    PolicyError,
 )
 
 GATE_MODES = ('strict', 'prune', 'warn', 'off')

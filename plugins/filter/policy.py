@@ -6,8 +6,10 @@
 """Filters that turn a mirror policy into validated values, for the go_proxy and docker_mirrors roles.
 
 Each filter is documented in its own sidecar file (plugins/filter/<name>.yml).
-The rules live in module_utils/_policy.py, shared with the mirror_check module;
-here they are only wrapped so that a refused value raises AnsibleFilterError.
+The rules of each value live in module_utils (_go_rules, _registry_rules,
+_values), shared with the modules; here they are wrapped so that a refused value
+raises AnsibleFilterError, and only here are they applied to the roles'
+variables by name (validate_go_policy, go_environment).
 """
 
 from __future__ import annotations
@@ -16,16 +18,150 @@ import functools
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import (
-    PolicyError,
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs import (
+    UnitNameError,
+    service_names,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     build_goproxy,
-    go_environment,
+    matches_every_module,
     parse_gosumdb,
+    validate_goflags,
+    validate_gotoolchain,
+    validate_module_patterns,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     redact_url,
-    validate_go_policy,
+    show,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules import (
     validate_insecure_registries,
     validate_registry_mirrors,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
+    PolicyError,
+    _subject,
+)
+
+
+# ---------------------------------------------------------------------------
+# The go_proxy role's whole policy: only the filters know role variable names.
+# ---------------------------------------------------------------------------
+
+GO_PATTERN_VARIABLES = (
+    ('go_proxy_private', 'GOPRIVATE'),
+    ('go_proxy_noproxy', 'GONOPROXY'),
+    ('go_proxy_nosumdb', 'GONOSUMDB'),
+    ('go_proxy_insecure', 'GOINSECURE'),
+)
+
+
+def _refuse_patterns_of_every_module(normalised):
+    """A pattern matching every module in GONOSUMDB (or GOPRIVATE, which Go reads when GONOSUMDB is unset) turns
+    checksum verification off for everything, as GOSUMDB=off does; in GOINSECURE it drops TLS checks for every
+    module. Each needs its opt-in."""
+    # Go reads GONOSUMDB when it is set, GOPRIVATE otherwise: only the one Go reads decides.
+    nosumdb_variable = 'go_proxy_nosumdb' if normalised['go_proxy_nosumdb'] else 'go_proxy_private'
+    checks = (
+        (nosumdb_variable, 'go_proxy_allow_sumdb_off',
+         'which turns off checksum verification of every module, as GOSUMDB=off does'),
+        ('go_proxy_insecure', 'go_proxy_allow_insecure_all',
+         'which fetches every module over plain HTTP or without certificate checks'),
+    )
+    for variable, opt_in, consequence in checks:
+        if normalised[opt_in]:
+            continue
+        for pattern in normalised[variable]:
+            if matches_every_module(pattern):
+                raise PolicyError('%s matches every module, %s; name the modules (such as corp.example.com/*), '
+                                  'or set %s: true if that is really the policy'
+                                  % (_subject(variable, pattern, True), consequence, opt_in))
+
+
+def validate_go_policy(policy):
+    """Validate the go_proxy role's variables; return them normalised, same keys.
+
+    Unset values come back as ``[]`` (pattern and flag lists) or ``None``
+    (``go_proxy_sumdb``, ``go_proxy_toolchain``); Go reads an empty GONOPROXY or
+    GONOSUMDB as unset, so the two mean the same. ``go_proxy_urls`` must name
+    at least one proxy. ``go_proxy_systemd_units``, when given, comes back as
+    service names (``gitlab-runner`` -> ``gitlab-runner.service``). Keys other
+    than the policy's are ignored.
+
+    Two opt-ins guard the values that switch a protection off for every module:
+    ``go_proxy_allow_sumdb_off`` (GOSUMDB ``off``, or a GONOSUMDB pattern such as
+    ``*`` that matches every module, from ``go_proxy_nosumdb`` or, when that is
+    empty, ``go_proxy_private``) and ``go_proxy_allow_insecure_all`` (a
+    ``go_proxy_insecure`` pattern that matches every module).
+    """
+    if not isinstance(policy, dict):
+        raise PolicyError('the go_proxy policy must be a dict of go_proxy_* variables, got %s' % show(policy))
+    normalised = {
+        'go_proxy_urls': list(policy.get('go_proxy_urls') or []),
+        'go_proxy_fallback': policy.get('go_proxy_fallback', 'direct'),
+        'go_proxy_fallthrough': policy.get('go_proxy_fallthrough', 'not_found'),
+        'go_proxy_allow_sumdb_off': policy.get('go_proxy_allow_sumdb_off', False),
+        'go_proxy_allow_insecure_all': policy.get('go_proxy_allow_insecure_all', False),
+    }
+    if 'go_proxy_urls' in policy and not isinstance(policy['go_proxy_urls'], (list, tuple, type(None))):
+        raise PolicyError('go_proxy_urls must be a list of proxy URLs, got %s' % show(policy['go_proxy_urls']))
+    for opt_in in ('go_proxy_allow_sumdb_off', 'go_proxy_allow_insecure_all'):
+        if not isinstance(normalised[opt_in], bool):
+            raise PolicyError('%s must be true or false, got %s' % (opt_in, show(normalised[opt_in])))
+    # Checks every URL, the fallback and the fallthrough, naming go_proxy_urls.
+    build_goproxy(normalised['go_proxy_urls'], normalised['go_proxy_fallback'],
+                  normalised['go_proxy_fallthrough'], name='go_proxy_urls')
+
+    sumdb = policy.get('go_proxy_sumdb')
+    if isinstance(sumdb, bool):  # an unquoted off in YAML; falsy, so it must not pass for "unset"
+        raise PolicyError("go_proxy_sumdb is %s (a bool): YAML reads a bare off as false, so write 'off' in quotes"
+                          % sumdb)
+    sumdb = sumdb or None
+    if sumdb is not None:
+        parse_gosumdb(sumdb, 'go_proxy_sumdb')
+        if sumdb == 'off' and not normalised['go_proxy_allow_sumdb_off']:
+            raise PolicyError("go_proxy_sumdb is 'off', which turns off checksum verification of every module; "
+                              'set go_proxy_allow_sumdb_off: true if that is really the policy')
+    normalised['go_proxy_sumdb'] = sumdb
+
+    for variable, dummy in GO_PATTERN_VARIABLES:
+        normalised[variable] = validate_module_patterns(policy.get(variable), variable)
+    _refuse_patterns_of_every_module(normalised)
+    normalised['go_proxy_flags'] = validate_goflags(policy.get('go_proxy_flags'), 'go_proxy_flags')
+    toolchain = policy.get('go_proxy_toolchain') or None
+    normalised['go_proxy_toolchain'] = None if toolchain is None else validate_gotoolchain(toolchain,
+                                                                                           'go_proxy_toolchain')
+    if 'go_proxy_systemd_units' in policy:
+        try:
+            normalised['go_proxy_systemd_units'] = service_names(policy['go_proxy_systemd_units'])
+        except UnitNameError as error:
+            raise PolicyError(str(error)) from None
+    if not normalised['go_proxy_urls']:
+        raise PolicyError('go_proxy_urls is empty: give the corporate Go module proxies in priority order, '
+                          'or set go_proxy_state: absent to remove the policy from this host')
+    return normalised
+
+
+def go_environment(policy):
+    """Validate the go_proxy policy and return the Go environment it sets, in a stable order.
+
+    Only the variables the policy sets appear. GOPROXY is always there; GOFLAGS
+    entries are joined with spaces (quote the value in every output) and
+    pattern lists with commas.
+    """
+    normalised = validate_go_policy(policy)
+    environment = {'GOPROXY': build_goproxy(normalised['go_proxy_urls'], normalised['go_proxy_fallback'],
+                                            normalised['go_proxy_fallthrough'])}
+    if normalised['go_proxy_sumdb']:
+        environment['GOSUMDB'] = normalised['go_proxy_sumdb']
+    for variable, go_name in GO_PATTERN_VARIABLES:
+        if normalised[variable]:
+            environment[go_name] = ','.join(normalised[variable])
+    if normalised['go_proxy_flags']:
+        environment['GOFLAGS'] = ' '.join(normalised['go_proxy_flags'])
+    if normalised['go_proxy_toolchain']:
+        environment['GOTOOLCHAIN'] = normalised['go_proxy_toolchain']
+    return environment
 
 
 def _policy_errors_as_filter_errors(function):

@@ -55,13 +55,17 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json im
     registry_config_problems,
     render_daemon_json,
 )
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import (
-    PolicyError,
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     redact_url,
-    refuse_insecure_all,
     url_secrets,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules import (
+    refuse_insecure_all,
     validate_insecure_registries,
     validate_registry_mirrors,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
+    PolicyError,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_outputs import (
     check_toml,

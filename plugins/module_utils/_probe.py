@@ -45,8 +45,10 @@ from dataclasses import dataclass, field
 from urllib.error import URLError
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import (
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     escape_module_path,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     has_credentials,
     redact_url,
     url_secrets,

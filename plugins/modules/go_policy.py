@@ -292,11 +292,13 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs imp
     service_names,
     unit_patterns,
 )
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import (
-    PolicyError,
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     redact_url,
-    refuse_unsafe_characters,
     url_secrets,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
+    PolicyError,
+    refuse_unsafe_characters,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._transaction import (
     DEFAULT_LOCK_TIMEOUT,

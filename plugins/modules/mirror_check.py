@@ -398,13 +398,19 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import make_context
 
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import (
-    PolicyError,
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     escape_module_path,
     parse_goproxy,
     parse_gosumdb,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     url_secrets,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules import (
     validate_registry_mirrors,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
+    PolicyError,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import (
     REQUIREMENTS,

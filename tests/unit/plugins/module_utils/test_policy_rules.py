@@ -12,31 +12,39 @@ import hashlib
 
 import pytest
 
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import (
-    GoProxyEntry,
-    PolicyError,
-    SumDB,
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     build_goproxy,
     escape_module_path,
-    go_environment,
-    has_credentials,
+    GoProxyEntry,
     matches_every_module,
     module_pattern_matches,
     note_key_hash,
     parse_goproxy,
     parse_gosumdb,
-    redact_url,
-    refuse_unsafe_characters,
-    show,
-    url_secrets,
-    validate_go_policy,
+    SumDB,
     validate_goflags,
     validate_goproxy_url,
     validate_gotoolchain,
-    validate_insecure_registries,
     validate_module_patterns,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
+    has_credentials,
+    redact_url,
+    show,
+    url_secrets,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules import (
+    validate_insecure_registries,
     validate_registry_mirror,
     validate_registry_mirrors,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
+    PolicyError,
+    refuse_unsafe_characters,
+)
+from ansible_collections.buildfleet.mirrors.plugins.filter.policy import (
+    go_environment,
+    validate_go_policy,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs import service_names
 

@@ -20,7 +20,9 @@ import urllib.error
 
 import pytest
 
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._policy import parse_gosumdb
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
+    parse_gosumdb,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import (
     REGISTRY_BODY_LIMIT,
     Deadline,
