@@ -6,7 +6,7 @@
 """Filters for the docker_mirrors role: its policy validated once, the gate's judgement, dockerd's registry settings.
 
 Each filter is documented in its own sidecar file (plugins/filter/<name>.yml).
-The rules live in module_utils (_policy.py for URLs and entries,
+The rules live in module_utils (_registry_rules.py for URLs and entries,
 _daemon_json.py for dockerd's keys); these filters are the only place that
 knows the role's variable names.
 """

@@ -8,7 +8,7 @@
 Pure Python on purpose (no Ansible import): the docker_daemon_config module
 runs it on the managed host, the filters run it on the controller, and the
 unit tests call it directly. URL and entry validation is not repeated here: it
-lives in ``_policy`` and callers run it first.
+lives in ``_registry_rules`` and callers run it first.
 
 The keys this file knows are the two registry keys dockerd reloads on SIGHUP::
 

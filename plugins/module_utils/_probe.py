@@ -830,7 +830,7 @@ def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registr
     """Probe every mirror and return the report (``probes``, ``reachable_urls``, ``unreachable_urls``, ``msg``).
 
     ``goproxy_urls`` are proxy URLs only (GOPROXY keywords already removed),
-    ``sumdb`` a parsed GOSUMDB (``_policy.SumDB``) or None, ``registry_urls``
+    ``sumdb`` a parsed GOSUMDB (``_go_rules.SumDB``) or None, ``registry_urls``
     already validated mirror URLs. All requests, including each proxy's
     ``/sumdb/<name>/supported``, run at once (up to ``max_workers`` at a time),
     each within its own ``timeout`` deadline, so the whole check costs at most
