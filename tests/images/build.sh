@@ -32,11 +32,16 @@ apt_mirror() {
 # Packages of an instance: a build server with systemd as PID 1, Docker and Go.
 instance_packages() {
   local suite=$1
-  local pkgs="systemd,systemd-sysv,dbus,python3,python3-apt,sudo,curl,ca-certificates,iproute2,procps,busybox-static,docker.io,containerd,golang-go,git,openssl"
-  # trixie splits the docker client out of docker.io
+  local pkgs="systemd,systemd-sysv,python3,python3-apt,sudo,curl,ca-certificates,iproute2,procps,busybox-static,docker.io,containerd,golang-go,git,openssl"
   # trixie splits the docker client out of docker.io; podman there checks the
-  # containers-registries drop-in with the real parser.
-  [ "$suite" = trixie ] && pkgs="$pkgs,docker-cli,podman"
+  # containers-registries drop-in with the real parser. trixie has no D-Bus, as
+  # minimal installs and systemd containers often have none: root reaches
+  # systemd over its private socket, and the roles must not need the bus.
+  if [ "$suite" = trixie ]; then
+    pkgs="$pkgs,docker-cli,podman"
+  else
+    pkgs="$pkgs,dbus"
+  fi
   echo "$pkgs"
 }
 mirror_packages() {

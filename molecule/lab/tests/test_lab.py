@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from labinfra import group_hosts, lab_vars, mirror
@@ -72,3 +73,10 @@ def test_go_downloads_a_private_module_from_the_mirror(host, proxy_var):
     assert info["Sum"].startswith("h1:")
     # The mirror's own access log shows this very download.
     assert access_log.content_string.count(zip_path) == served_before + 1
+
+
+def test_the_lab_leaves_no_copy_of_the_collection_where_ansible_looks():
+    # Runs on the controller, after Molecule's own steps: a copy of the collection under a default collections
+    # path would shadow this checkout, and any version a user installs later.
+    for root in (Path.home() / ".ansible" / "collections", Path("/usr/share/ansible/collections")):
+        assert not (root / "ansible_collections" / "buildfleet" / "mirrors").exists(), root
