@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 from labinfra import as_login_user, lab_vars
+from playbook import parse_recap
 
 AGENT = "buildfleet-bookworm"
 testinfra_hosts = [AGENT]
@@ -35,14 +36,6 @@ def lab_ansible_pull(host) -> str:
     (pull,) = [command for command in readme_runcmd() if command.startswith("ansible-pull ")]
     url = re.search(r"-U (\S+)", pull).group(1)
     return pull.replace(url, "file://" + lab_vars(host)["lab_policy_repo"])
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP counts per host: {'localhost': {'ok': 40, 'changed': 0, ...}}."""
-    counts = {}
-    for name, fields in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.MULTILINE):
-        counts[name] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", fields)}
-    return counts
 
 
 def expected_goproxy(host) -> str:
@@ -139,7 +132,7 @@ def test_second_ansible_pull_changes_nothing(host):
     run = host.run(lab_ansible_pull(host))
     print(run.stdout[-3000:])
     assert run.rc == 0, run.stdout + run.stderr
-    counts = recap(run.stdout)
+    counts = parse_recap(run.stdout)
     # Only the agent itself: the fleet's inventory/hosts.yml (ansible.cfg) is not read.
     assert list(counts) == ["localhost"]
     assert counts["localhost"]["changed"] == 0

@@ -203,7 +203,7 @@ def refused(case):
 def test_bad_value_fails_the_host_with_a_message_naming_it(host, baseline, case):
     run = refused(case)
     assert run.rc != 0
-    assert run.recap()[host.backend.host]["failed"] == 1, run.output
+    assert run.recap[host.backend.host]["failed"] == 1, run.output
     assert CASES[case][1].format(host=host.backend.host) in run.text, run.output
 
 

@@ -84,7 +84,7 @@ def _name(host):
 
 def test_strict_fails_the_host_and_names_the_proxy_that_did_not_answer(host, strict, lab):
     assert strict.run.rc != 0
-    assert strict.run.recap()[_name(host)]["failed"] == 1
+    assert strict.run.recap[_name(host)]["failed"] == 1
     assert (
         "go_proxy_validate is strict and 1 of 2 mirrors did not answer from %s, so nothing was changed on it: "
         "goproxy %s: connection refused." % (_name(host), lab["lab_closed_url"])

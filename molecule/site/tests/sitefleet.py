@@ -18,10 +18,11 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from labinfra import group_hosts, host as lab_host, inventory
+from playbook import PlaybookRun
 
 CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
 # host_vars in ../molecule.yml point this host's policy at lab_closed_url.
@@ -46,19 +47,8 @@ def healthy_hosts() -> list[str]:
     return [name for name in build_servers() if name != FAILING_HOST]
 
 
-@dataclass
-class PlaybookRun:
-    """One ansible-playbook run: exit code, output, and each host's PLAY RECAP counters."""
-
-    rc: int
-    output: str
-    recap: dict[str, dict[str, int]] = field(init=False)
-
-    def __post_init__(self):
-        self.recap = {
-            host: {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", counters)}
-            for host, counters in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", self.output, re.MULTILINE)
-        }
+class SiteRun(PlaybookRun):
+    """A run of the site playbook, whose last play prints one summary line per host."""
 
     def summary_lines(self) -> list[str]:
         """The lines of the site playbook's summary task (one per host)."""
@@ -67,17 +57,8 @@ class PlaybookRun:
         items = (re.fullmatch(r'\s*("(?:[^"\\]|\\.)*"),?', line) for line in block.splitlines())
         return [json.loads(item.group(1)) for item in items if item]
 
-    def recap_lines(self) -> list[str]:
-        return [line.rstrip() for line in self.output.split("PLAY RECAP", 1)[-1].splitlines()
-                if re.match(r"^\S+\s+:\s+ok=", line)]
 
-    @property
-    def text(self) -> str:
-        """The output with every run of whitespace made one space (error messages wrap)."""
-        return " ".join(self.output.split())
-
-
-def run_converge(*options: str) -> PlaybookRun:
+def run_converge(*options: str) -> SiteRun:
     command = [str(Path(sys.executable).with_name("ansible-playbook")),
                "--inventory", str(Path(inventory()).parent), str(CONVERGE), *options]
     result = subprocess.run(command, capture_output=True, text=True, check=False,
@@ -86,7 +67,7 @@ def run_converge(*options: str) -> PlaybookRun:
                                      ANSIBLE_CALLBACK_RESULT_FORMAT="json"))
     # Shown by pytest -v when a test fails, and kept for a reader of the verify log.
     print("$ %s\n%s%s" % (" ".join(command), result.stdout, result.stderr))
-    return PlaybookRun(result.returncode, result.stdout + result.stderr)
+    return SiteRun(result.returncode, result.stdout + result.stderr)
 
 
 def fingerprint(name: str) -> dict[str, str]:
@@ -120,9 +101,9 @@ class Fleet:
     """The three runs and the build servers' fingerprints before and after each."""
 
     fresh: dict[str, dict[str, str]]
-    check: PlaybookRun
+    check: SiteRun
     after_check: dict[str, dict[str, str]]
-    first: PlaybookRun
+    first: SiteRun
     after_first: dict[str, dict[str, str]]
-    second: PlaybookRun
+    second: SiteRun
     after_second: dict[str, dict[str, str]]

@@ -21,9 +21,9 @@ def runs():
 def test_absent_changes_the_hosts_then_nothing(host, runs):
     first, second = runs
     assert first.rc == 0, first.output
-    assert first.recap()[host.backend.host]["changed"] > 0
+    assert first.recap[host.backend.host]["changed"] > 0
     assert second.rc == 0, second.output
-    assert second.recap()[host.backend.host]["changed"] == 0, second.output
+    assert second.recap[host.backend.host]["changed"] == 0, second.output
 
 
 @pytest.mark.parametrize("path", [
@@ -81,6 +81,6 @@ def checked_after_absent(runs):
 
 def test_check_mode_on_a_host_without_the_policy_shows_it_and_changes_nothing(host, checked_after_absent):
     assert checked_after_absent.run.rc == 0, checked_after_absent.run.output
-    assert checked_after_absent.run.recap()[host.backend.host]["changed"] > 0
+    assert checked_after_absent.run.recap[host.backend.host]["changed"] > 0
     assert "+export GOPROXY=" in checked_after_absent.run.output
     assert checked_after_absent.after[host.backend.host] == checked_after_absent.before[host.backend.host]

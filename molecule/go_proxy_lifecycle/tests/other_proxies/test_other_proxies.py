@@ -47,7 +47,7 @@ def policy(host) -> dict[str, str]:
 def test_check_mode_shows_the_change_and_makes_none(host, runs):
     check_mode = runs[0]
     assert check_mode.run.rc == 0, check_mode.run.output
-    assert check_mode.run.recap()[host.backend.host]["changed"] > 0
+    assert check_mode.run.recap[host.backend.host]["changed"] > 0
     # --diff shows the new values, as each file will hold them.
     goproxy = policy(host)["GOPROXY"]
     assert "+export GOPROXY='%s'" % goproxy in check_mode.run.output
@@ -59,9 +59,9 @@ def test_check_mode_shows_the_change_and_makes_none(host, runs):
 def test_the_second_policy_changes_the_hosts_then_nothing(host, runs):
     first, second = runs[1:]
     assert first.rc == 0, first.output
-    assert first.recap()[host.backend.host]["changed"] > 0
+    assert first.recap[host.backend.host]["changed"] > 0
     assert second.rc == 0, second.output
-    assert second.recap()[host.backend.host]["changed"] == 0, second.output
+    assert second.recap[host.backend.host]["changed"] == 0, second.output
     # the role's output says the same: files written the first time, none the second
     assert {"/etc/profile.d/go-proxy.sh", "/etc/environment"} <= set(first.go_proxy_results()[host.backend.host]["written"])
     assert second.go_proxy_results()[host.backend.host]["written"] == []

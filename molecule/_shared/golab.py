@@ -1,8 +1,7 @@
 """Helpers the go_proxy scenarios share: running a playbook from a test, asking
 a real go client what it gets, and a fingerprint of /etc.
 
-The suites import it after putting this directory on sys.path (see each
-scenario's tests/conftest.py). Playbooks run with the environment Molecule gives
+molecule/conftest.py puts this directory on sys.path for every suite. Playbooks run with the environment Molecule gives
 the verifier (ANSIBLE_CONFIG, collections path), against the scenario's own
 inventory, exactly as Molecule runs converge.
 """
@@ -20,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labinfra import group_hosts, host as lab_host, inventory
+from playbook import PlaybookRun
 
-SHARED = Path(__file__).resolve().parent
-APPLY_POLICY = SHARED / "apply_policy.yml"
+APPLY_POLICY = Path(__file__).resolve().parents[1] / "_go_proxy" / "apply_policy.yml"
 
 # Every variable the role may manage, in the order `go env` is asked for them.
 GO_VARIABLES = ("GOPROXY", "GOSUMDB", "GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GOINSECURE", "GOFLAGS", "GOTOOLCHAIN")
@@ -37,16 +36,8 @@ RUNNER_DROPIN = "/etc/systemd/system/lab-runner.service.d/go-proxy.conf"
 
 
 @dataclass
-class PlaybookRun:
-    """The outcome of one ansible-playbook run."""
-
-    rc: int
-    output: str
-
-    @property
-    def text(self) -> str:
-        """The output with every run of whitespace made one space, as messages wrap in the YAML callback."""
-        return " ".join(self.output.split())
+class GoPlaybookRun(PlaybookRun):
+    """A playbook run of the go_proxy scenarios, with each host's go_proxy_result."""
 
     def go_proxy_results(self) -> dict[str, dict]:
         """go_proxy_result of each host whose run reached the end of the play (tasks/show_result.yml), by host."""
@@ -56,15 +47,8 @@ class PlaybookRun:
             results[shown["host"]] = shown["result"]
         return results
 
-    def recap(self) -> dict[str, dict[str, int]]:
-        """PLAY RECAP counts per host: {'buildfleet-trixie': {'ok': 23, 'changed': 0, ...}}."""
-        counts = {}
-        for host, fields in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", self.output, re.MULTILINE):
-            counts[host] = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", fields)}
-        return counts
 
-
-def run_playbook(playbook: Path, extra_vars: dict | None = None, *options: str) -> PlaybookRun:
+def run_playbook(playbook: Path, extra_vars: dict | None = None, *options: str) -> GoPlaybookRun:
     """Run a playbook against the scenario's inventory; extra_vars override every other variable."""
     command = [str(Path(sys.executable).with_name("ansible-playbook")),
                "--inventory", str(Path(inventory()).parent), str(playbook), *options]
@@ -75,7 +59,7 @@ def run_playbook(playbook: Path, extra_vars: dict | None = None, *options: str) 
             command += ["--extra-vars", "@" + extra_vars_file.name]
         result = subprocess.run(command, capture_output=True, text=True, check=False,
                                 env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"))
-    return PlaybookRun(result.returncode, result.stdout + result.stderr)
+    return GoPlaybookRun(result.returncode, result.stdout + result.stderr)
 
 
 def go_env(host, consumer: str = "{go_env}") -> dict[str, str]:
