@@ -24,8 +24,9 @@ best. Prints wall times, the no-op/facts ratios and the tasks each host ran
 (each task with an ok, changed or failed result for the host; skipped tasks
 shown apart, and the PLAY RECAP's ok beside it, since ansible-core 2.19 counts
 include statements there too), then the tasks that dominate the no-op run (one more run with
-ansible.posix.profile_tasks, not timed). Goal (issue 6): no-op re-run <= 1.5x
-fact gathering and <= 12 tasks per host.
+ansible.posix.profile_tasks, not timed). The collection's goal: a no-op
+re-run <= 1.5x fact gathering; this step's (one writer task per role): <= 2.0x,
+and <= 8 task results per host for the two roles (each later role adds at most two).
 
 Holds the lab lock (/tmp/buildfleet-lab.lock) from start to end, and removes
 every container it started, whatever happens.
@@ -61,8 +62,9 @@ WORK = REPO / ".build" / "fleet-bench"
 SCENARIO = "fleet_bench"
 LAB_LOCK = Path(os.environ.get("LAB_LOCK", "/tmp/buildfleet-lab.lock"))
 SUITES = ("bookworm", "trixie")
-GOAL_RATIO = 1.5
-GOAL_TASKS = 12
+GOAL_RATIO = 1.5       # the collection's goal
+STEP_RATIO = 2.0       # with one writer task per role
+GOAL_TASKS = 8         # task results per host of a no-op run of the two roles
 
 ANSIBLE_CFG = """\
 # The benchmark's inventory repo, like examples/ (forks given on the command line).
@@ -293,8 +295,10 @@ def report(args, facts_all: Run, facts_min: Run, first: Run, noop: Run, tasks: l
     print()
     ratio_all, ratio_min = figures["ratio_noop_to_facts_all"], figures["ratio_noop_to_facts_min"]
     tasks_max = figures["tasks_per_host_noop"]["max"]
-    print("  no-op re-run / facts (all):  %5.2fx   goal <= %.1fx: %s" % (ratio_all, GOAL_RATIO, "met" if ratio_all <= GOAL_RATIO else "NOT met"))
-    print("  no-op re-run / facts (min):  %5.2fx   goal <= %.1fx: %s" % (ratio_min, GOAL_RATIO, "met" if ratio_min <= GOAL_RATIO else "NOT met"))
+    for label, ratio in (("all", ratio_all), ("min", ratio_min)):
+        print("  no-op re-run / facts (%s):  %5.2fx   step <= %.1fx: %s; goal <= %.1fx: %s"
+              % (label, ratio, STEP_RATIO, "met" if ratio <= STEP_RATIO else "NOT met",
+                 GOAL_RATIO, "met" if ratio <= GOAL_RATIO else "NOT met"))
     print("  tasks run per host, no-op:   %d to %d (mean %.1f; %d more skipped)   goal <= %d: %s"
           % (figures["tasks_per_host_noop"]["min"], tasks_max, figures["tasks_per_host_noop"]["mean"],
              figures["skipped_per_host_noop"], GOAL_TASKS, "met" if tasks_max <= GOAL_TASKS else "NOT met"))
