@@ -39,3 +39,18 @@ def test_without_the_bound_the_same_batches_reach_every_host(fleet):
     run = _batches_of_two()
     assert run.rc == 2, run.output
     assert sorted(run.recap) == sorted([FAILING_HOST] + healthy_hosts()), run.output
+
+
+def test_a_host_whose_probe_task_fails_is_summarised_as_failed_with_the_cause(fleet):
+    # The validations run on the controller; the probe is the first task that runs on the host. With no Python
+    # there, it fails: the summary must say so, never "policy would be applied". (A second host keeps the play
+    # going to its summary: a play whose every host failed ends the run.)
+    broken, healthy = healthy_hosts()
+    interpreter = "{{ '/nonexistent/python3' if inventory_hostname == '%s' else '/usr/bin/python3' }}" % broken
+    run = run_converge("--check", "--limit", "%s,%s" % (broken, healthy), "--extra-vars",
+                       json.dumps({"ansible_python_interpreter": interpreter}))
+    assert run.rc == 2, run.output
+    outcome = dict(line.split(": ", 1) for line in run.summary_lines())
+    assert outcome[broken].startswith("FAILED, left as it was: mirror_check: "), run.output
+    assert "/nonexistent/python3" in outcome[broken], run.output
+    assert outcome[healthy] == "policy would be applied (check mode)", run.output
