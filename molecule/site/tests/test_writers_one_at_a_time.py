@@ -23,19 +23,22 @@ from sitefleet import CONVERGE, healthy_hosts, run_converge
 HOST = healthy_hosts()[-1]
 
 
-def _policy_b(lab: dict) -> dict:
-    """Differs from the scenario's policy in a Go variable and in the registry mirror (the same registry by name)."""
-    return {
-        "go_proxy_private": ["corp.example.com", "other.example.com"],
-        "docker_mirrors_registry_mirrors": [lab["lab_registry_url"].replace("127.0.0.1", "localhost")],
-    }
+def _policies(lab: dict) -> list[dict]:
+    """Two policies, each different from the scenario's (so both runs write and verify): a Go variable and the
+    registry mirrors (the lab's one registry, by two names)."""
+    by_name = lab["lab_registry_url"].replace("127.0.0.1", "localhost")
+    return [
+        {"go_proxy_private": ["corp.example.com", "one.example.com"],
+         "docker_mirrors_registry_mirrors": [by_name]},
+        {"go_proxy_private": ["corp.example.com", "two.example.com"],
+         "docker_mirrors_registry_mirrors": [by_name, lab["lab_registry_url"]]},
+    ]
 
 
-def _converge(extra: dict | None) -> PlaybookRun:
+def _converge(extra: dict) -> PlaybookRun:
     command = [str(Path(sys.executable).with_name("ansible-playbook")), "--inventory", str(Path(inventory()).parent),
                str(CONVERGE), "--limit", HOST]
-    if extra:
-        command += ["--extra-vars", json.dumps(extra)]
+    command += ["--extra-vars", json.dumps(extra)]
     done = subprocess.run(command, capture_output=True, text=True, check=False,
                           env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
     print("$ %s\n%s%s" % (" ".join(command), done.stdout, done.stderr))
@@ -50,9 +53,9 @@ def _go_private(text: str) -> set[str]:
 @pytest.fixture(scope="module")
 def raced(fleet, lab):
     """Both runs started together; afterwards the scenario's policy is put back for whoever runs next."""
-    policy_b = _policy_b(lab)
+    policies = _policies(lab)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        runs = list(pool.map(_converge, [None, policy_b]))
+        runs = list(pool.map(_converge, policies))
     host = lab_host(HOST)
     outputs = {
         path: host.file(path).content_string
@@ -60,7 +63,7 @@ def raced(fleet, lab):
                      "/etc/docker/daemon.json")
     }
     running = json.loads(host.check_output("docker info --format '{{json .RegistryConfig.Mirrors}}'"))
-    yield runs, outputs, running, policy_b
+    yield runs, outputs, running, policies
     restore = run_converge("--limit", HOST)
     assert restore.rc == 0, restore.output
 
@@ -71,21 +74,20 @@ def test_both_runs_succeed_one_after_the_other(raced):
         assert run.rc == 0, run.output
 
 
-def test_every_go_output_carries_one_policy_whole(raced, lab):
-    dummy, outputs, dummy2, policy_b = raced
+def test_every_go_output_carries_one_policy_whole(raced):
+    dummy, outputs, dummy2, policies = raced
     values = set()
     for path in ("/etc/profile.d/go-proxy.sh", "/etc/environment", "/etc/systemd/system.conf.d/go-proxy.conf"):
         found = _go_private(outputs[path])
         assert len(found) == 1, (path, outputs[path])
         values |= found
     assert len(values) == 1, outputs
-    assert values <= {"corp.example.com", ",".join(policy_b["go_proxy_private"])}
+    assert values <= {",".join(policy["go_proxy_private"]) for policy in policies}
 
 
-def test_daemon_json_and_dockerd_carry_one_policy_whole(raced, lab):
-    dummy, outputs, running, policy_b = raced
-    written = json.loads(outputs["/etc/docker/daemon.json"])["registry-mirrors"]
-    choices = ([lab["lab_registry_url"]], policy_b["docker_mirrors_registry_mirrors"])
-    normalised = [[url.rstrip("/") + "/" for url in choice] for choice in choices]
-    assert [url.rstrip("/") + "/" for url in written] in normalised, written
+def test_daemon_json_and_dockerd_carry_one_policy_whole(raced):
+    dummy, outputs, running, policies = raced
+    written = json.loads(outputs["/etc/docker/daemon.json"]).get("registry-mirrors")
+    normalised = [[url.rstrip("/") + "/" for url in policy["docker_mirrors_registry_mirrors"]] for policy in policies]
+    assert written and [url.rstrip("/") + "/" for url in written] in normalised, written
     assert [url.rstrip("/") + "/" for url in running] == [url.rstrip("/") + "/" for url in written]
