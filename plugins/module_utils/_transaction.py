@@ -224,10 +224,18 @@ def rename_into_place(source, destination):
 
 def backup_copy(path):
     """Copy a regular file beside itself as Ansible names backups (``<path>.<pid>.<date>@<time>~``); its path."""
-    backup = '%s.%s.%s~' % (path, os.getpid(), time.strftime('%Y-%m-%d@%H:%M:%S', time.localtime()))
+    stamp = '%s.%s.%s' % (path, os.getpid(), time.strftime('%Y-%m-%d@%H:%M:%S', time.localtime()))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
     with open(path, 'rb') as source:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, 'O_CLOEXEC', 0)
-        fd = os.open(backup, flags, 0o600)
+        for number in range(100):  # a second backup of the same file in the same second gets a number
+            backup = stamp + ('~' if number == 0 else '.%d~' % number)
+            try:
+                fd = os.open(backup, flags, 0o600)
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise OSError(errno.EEXIST, 'no free backup name beside %s' % path)
         with os.fdopen(fd, 'wb') as target:
             while True:
                 chunk = source.read(1 << 16)

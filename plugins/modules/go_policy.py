@@ -384,12 +384,13 @@ class GoPolicy:
 
     # --- What the host has ------------------------------------------------------------------------------------
     def goroots(self):
-        found = []
+        found, real = [], set()
         for parent in self.params['goroot_parents']:
             for pattern in ('go-*', 'golang', 'go'):
                 for goroot in sorted(glob.glob(os.path.join(parent, pattern))):
-                    # A stray file or an empty directory of that name is no Go install: skip it.
-                    if goroot in found or not is_go_tree(goroot):
+                    # A stray file or an empty directory of that name is no Go install: skip it. A link to an
+                    # install already found (Debian's /usr/lib/go -> go-1.24) is the same go.env: once is enough.
+                    if goroot in found or os.path.realpath(goroot) in real or not is_go_tree(goroot):
                         continue
                     try:
                         version = _read(os.path.join(goroot, 'VERSION'))
@@ -397,6 +398,7 @@ class GoPolicy:
                         continue
                     if version and is_go_env_version(version.splitlines()[0]):
                         found.append(goroot)
+                        real.add(os.path.realpath(goroot))
         return found
 
     def old_unit_dropins(self):

@@ -29,6 +29,7 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._transaction im
     HostLock,
     LockError,
     LockTimeout,
+    backup_copy,
     Snapshot,
     Transaction,
 )
@@ -433,3 +434,15 @@ def test_snapshot_kinds(tmp_path):
     assert {name: snapshot.kind for name, snapshot in kinds.items()} == {
         'file': 'file', 'link': 'symlink', 'dir': 'dir', 'fifo': 'other', 'absent': 'absent'}
     assert (kinds['file'].data, kinds['link'].target, kinds['link'].data) == (b'x', 'file', None)
+
+
+def test_two_backups_of_one_file_in_the_same_second_both_keep_their_bytes(tmp_path):
+    # The same go.env reached through two paths (Debian's /usr/lib/go links to go-1.24) was backed up twice in one
+    # second: the second backup must not fail, nor overwrite the first.
+    path = tmp_path / 'go.env'
+    path.write_text('GOTOOLCHAIN=auto\n')
+    first = backup_copy(str(path))
+    path.write_text('changed\n')
+    second = backup_copy(str(path))
+    assert first != second
+    assert open(first).read() == 'GOTOOLCHAIN=auto\n' and open(second).read() == 'changed\n'

@@ -509,6 +509,17 @@ def test_stray_files_named_like_a_go_install_are_skipped(run, root, goroot_env):
     assert not (root / 'usr/lib/golang/go.env').exists()
 
 
+def test_a_link_to_a_go_install_is_the_same_install(run, root):
+    """Regression: Debian's /usr/lib/go links to go-1.24; its go.env was written and backed up twice in one run,
+    and the second backup of the same second failed the run."""
+    (root / 'usr/lib/go').symlink_to('go-1.24')
+    done = run(environment=POLICY, goroot_env=True)
+    assert done.rc == 0, done.stderr or done.result
+    assert done.result['goroots'] == [str(root / 'usr/lib/go-1.24')]
+    assert list(done.result['backup_files']) == [str(root / 'etc/environment'), str(root / 'usr/lib/go-1.24/go.env')]
+    assert (root / 'usr/lib/go').is_symlink()
+
+
 # --- The result a role registers ------------------------------------------------------------------------------------
 
 def test_the_result_tells_what_was_written_and_what_the_gate_pruned(run, root):
