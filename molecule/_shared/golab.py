@@ -63,7 +63,7 @@ def run_playbook(playbook: Path, extra_vars: dict | None = None, *options: str) 
 
 
 def go_env(host, consumer: str = "{go_env}") -> dict[str, str]:
-    """`go env -json` of the GO* variables, run where `consumer` puts {go_env} (a login shell, su, systemd-run...)."""
+    """`go env -json` of the GO* variables, run where `consumer` puts {go_env} (a login shell, su, a service...)."""
     out = host.check_output(consumer.format(go_env="/usr/bin/go env -json " + " ".join(GO_VARIABLES)))
     return json.loads(out)
 

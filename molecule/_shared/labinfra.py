@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import uuid
 
 import testinfra
 from testinfra.utils.ansible_runner import AnsibleRunner
@@ -39,3 +40,21 @@ def lab_vars(of_host) -> dict:
 def as_login_user(user: str, command: str) -> str:
     """A command line that runs `command` in a login shell of `user`."""
     return "su - %s -c %s" % (user, shlex.quote(command))
+
+
+def as_service(command: str, user: str | None = None) -> str:
+    """A command line that runs `command` (sh syntax) as a systemd service started now, and prints its output.
+
+    The unit is a file under /run/systemd/system started with systemctl, not systemd-run, which needs D-Bus: root
+    reaches systemd over its private socket, and the lab's Debian 13 has no D-Bus. The exit code is the service's.
+    """
+    unit = "lab-service-%s" % uuid.uuid4().hex[:12]
+    script, output, unit_file = "/run/%s.sh" % unit, "/run/%s.out" % unit, "/run/systemd/system/%s.service" % unit
+    lines = ["[Service]", "Type=oneshot"] + (["User=%s" % user] if user else []) + [
+        "ExecStart=/bin/sh %s" % script, "StandardOutput=file:%s" % output]
+    return (
+        "printf '%%s\\n' %s > %s && chmod 0755 %s && printf '%%s\\n' %s > %s && systemctl daemon-reload"
+        " && systemctl start %s.service; rc=$?; cat %s 2>/dev/null; rm -f %s %s %s;"
+        " systemctl reset-failed %s.service 2>/dev/null; systemctl daemon-reload; exit $rc"
+        % (shlex.quote(command), script, script, " ".join(shlex.quote(line) for line in lines), unit_file,
+           unit, output, script, output, unit_file, unit))

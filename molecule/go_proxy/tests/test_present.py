@@ -13,7 +13,7 @@ from golab import (
     go_version,
     unit_environment,
 )
-from labinfra import as_login_user, group_hosts, lab_vars, mirror
+from labinfra import as_login_user, as_service, group_hosts, lab_vars, mirror
 
 testinfra_hosts = group_hosts("build_servers")
 
@@ -42,7 +42,7 @@ CONSUMERS = {
     # /etc/environment through pam_env: su without '-' starts no login shell, so profile.d plays no part.
     "pam_env (su, no login shell)": "env -i su builder --shell=/bin/sh --command='{go_env}'",
     # The manager's DefaultEnvironment, as a service started now gets it.
-    "systemd service": "systemd-run --quiet --wait --pipe --collect --property=User=builder {go_env}",
+    "systemd service": as_service("{go_env}", user="builder"),
 }
 
 

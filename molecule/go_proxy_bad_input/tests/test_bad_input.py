@@ -10,7 +10,7 @@ import json
 
 import pytest
 from golab import APPLY_POLICY, SUM_GOLANG_ORG_KEY, build_server_fingerprints, run_playbook
-from labinfra import as_login_user, group_hosts, host as lab_host, lab_vars
+from labinfra import as_login_user, as_service, group_hosts, host as lab_host, lab_vars
 
 testinfra_hosts = group_hosts("build_servers")
 
@@ -225,5 +225,5 @@ def test_the_injection_never_ran(host):
     """Open every kind of session the policy would reach; none runs the command substitution."""
     host.check_output(as_login_user("builder", "true"))
     host.check_output("env -i su builder --shell=/bin/sh --command=true")
-    host.check_output("systemd-run --quiet --wait --pipe --collect --property=User=builder /bin/true")
+    host.check_output(as_service("/bin/true", user="builder"))
     assert not host.file(PWNED).exists

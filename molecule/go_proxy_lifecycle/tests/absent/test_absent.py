@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from golab import GO_DEFAULT_GOPROXY, GO_DEFAULT_GOSUMDB, RUNNER_DROPIN, attempt, go_env, go_version, run_playbook, unit_environment
-from labinfra import as_login_user, group_hosts
+from labinfra import as_login_user, as_service, group_hosts
 
 testinfra_hosts = group_hosts("build_servers")
 
@@ -44,7 +44,7 @@ def test_etc_environment_keeps_only_the_lines_the_role_does_not_own(host, runs):
 
 CONSUMERS = {
     "login shell": as_login_user("builder", "{go_env}"),
-    "systemd service": "systemd-run --quiet --wait --pipe --collect --property=User=builder {go_env}",
+    "systemd service": as_service("{go_env}", user="builder"),
     "go with no environment": "env -i {go_env}",
 }
 

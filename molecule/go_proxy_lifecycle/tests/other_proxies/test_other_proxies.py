@@ -16,7 +16,7 @@ from golab import (
     run_playbook,
     unit_environment,
 )
-from labinfra import as_login_user, group_hosts, lab_vars, mirror
+from labinfra import as_login_user, as_service, group_hosts, lab_vars, mirror
 
 testinfra_hosts = group_hosts("build_servers")
 
@@ -91,7 +91,7 @@ def test_manager_dropin_is_gone_and_services_started_now_get_go_defaults(host, r
     # The directory held nothing else: it goes too.
     assert not host.file("/etc/systemd/system.conf.d").exists
     # daemon-reload alone took DefaultEnvironment's variables away from services started now.
-    environment = host.check_output("systemd-run --quiet --wait --pipe --collect /usr/bin/env").splitlines()
+    environment = host.check_output(as_service("/usr/bin/env")).splitlines()
     assert [line for line in environment if line.startswith("GO")] == []
 
 
