@@ -161,6 +161,11 @@ seealso:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
+  action_group:
+    description: Use C(group/buildfleet.mirrors.mirrors) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - buildfleet.mirrors.mirrors
   check_mode:
     support: full
     details: Reads the engine and the files, merges, runs the validation on a temporary file, and tells what would

@@ -150,6 +150,11 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
+  action_group:
+    description: Use C(group/buildfleet.mirrors.mirrors) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - buildfleet.mirrors.mirrors
   check_mode:
     support: full
     details: Reads every managed file and reports what would change; writes, reloads and verifies nothing.

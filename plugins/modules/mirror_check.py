@@ -172,6 +172,11 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:
+  action_group:
+    description: Use C(group/buildfleet.mirrors.mirrors) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - buildfleet.mirrors.mirrors
   check_mode:
     support: full
     details: The module only reads; it probes in check mode exactly as in a normal run.
@@ -233,7 +238,7 @@ EXAMPLES = r"""
 - name: A private checksum database, reached through an egress proxy with the corporate CA and a client certificate
   buildfleet.mirrors.mirror_check:
     goproxy: [https://goproxy.corp.example.com]
-    gosumdb: "sum.corp.example.com+1a2b3c4d+AajXOycQ/pKWhk/OVpEEm1VG1WXnoM+0UJsPw7OzYbO5 https://sum.corp.example.com"
+    gosumdb: "sum.corp.example.com+a6d35feb+AajXOycQ/pKWhk/OVpEEm1VG1WXnoM+0UJsPw7OzYbO5 https://sum.corp.example.com"
     ca_path: /etc/pki/corp/ca.pem
     client_cert: /etc/pki/corp/host.pem
     client_key: /etc/pki/corp/host.key
