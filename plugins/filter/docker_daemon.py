@@ -13,8 +13,6 @@ knows the role's variable names.
 
 from __future__ import annotations
 
-import functools
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json import (
@@ -33,22 +31,14 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
     PolicyError,
 )
+from ansible_collections.buildfleet.mirrors.plugins.plugin_utils._filters import policy_errors_as_filter_errors
+
 
 GATE_MODES = ('strict', 'prune', 'warn', 'off')
 STATES = ('present', 'absent')
 
 
-def _policy_errors_as_filter_errors(function):
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except PolicyError as error:
-            raise AnsibleFilterError(str(error)) from None
-    return wrapper
-
-
-@_policy_errors_as_filter_errors
+@policy_errors_as_filter_errors
 def validate_docker_mirrors(policy):
     """Validate the docker_mirrors role's variables once; return them, mirrors and entries as given.
 

@@ -14,8 +14,6 @@ variables by name (validate_go_policy, go_environment).
 
 from __future__ import annotations
 
-import functools
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs import (
@@ -42,6 +40,7 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import 
     PolicyError,
     _subject,
 )
+from ansible_collections.buildfleet.mirrors.plugins.plugin_utils._filters import policy_errors_as_filter_errors
 
 
 # ---------------------------------------------------------------------------
@@ -164,38 +163,27 @@ def go_environment(policy):
     return environment
 
 
-def _policy_errors_as_filter_errors(function):
-    """Re-raise PolicyError as AnsibleFilterError, with the same message (it already names the variable)."""
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except PolicyError as error:
-            raise AnsibleFilterError(str(error)) from None
-    return wrapper
-
-
-@_policy_errors_as_filter_errors
+@policy_errors_as_filter_errors
 def goproxy_string(urls, fallback='direct', fallthrough='not_found', name='go_proxy_urls'):
     return build_goproxy(urls, fallback, fallthrough, name)
 
 
-@_policy_errors_as_filter_errors
+@policy_errors_as_filter_errors
 def validate_go_policy_filter(policy):
     return validate_go_policy(policy)
 
 
-@_policy_errors_as_filter_errors
+@policy_errors_as_filter_errors
 def go_environment_filter(policy):
     return go_environment(policy)
 
 
-@_policy_errors_as_filter_errors
+@policy_errors_as_filter_errors
 def validate_registry_mirrors_filter(urls, allow_path=False, name='docker_mirrors_registry_mirrors'):
     return validate_registry_mirrors(urls, name, allow_path)
 
 
-@_policy_errors_as_filter_errors
+@policy_errors_as_filter_errors
 def validate_insecure_registries_filter(entries, name='docker_mirrors_insecure_registries'):
     return validate_insecure_registries(entries, name)
 
@@ -234,7 +222,7 @@ def _own_probes(probe_result, policy):
     return judged
 
 
-@_policy_errors_as_filter_errors
+@policy_errors_as_filter_errors
 def go_proxy_gate(probe_result, policy, validate='strict', host='this host'):
     if validate not in GATE_MODES:
         raise AnsibleFilterError('go_proxy_validate %r is not one of %s' % (validate, ', '.join(GATE_MODES)))
