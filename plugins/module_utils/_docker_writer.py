@@ -322,8 +322,8 @@ class DockerWriter:
         if conflicts:
             option = 'registry_mirrors' if any(key == MIRRORS_KEY for key, dummy, dummy2 in conflicts) \
                 else 'insecure_registries'
-            raise Refusal('%s. The policy comes from %s' % (describe_flag_conflicts(conflicts, self.path),
-                                                              label(option)))
+            raise Refusal('%s. The policy comes from %s'
+                          % (describe_flag_conflicts(conflicts, self.path), label(option)))
 
     def validate_file(self, text):
         """Run the validate command on a temporary copy of the new file; Refusal with its output when it refuses."""
