@@ -207,6 +207,18 @@ class BlackHole:
                     pass
 
 
+def read_request_head(connection):
+    """Read a request's line and headers from a socket: (request line, {header: value}), or None if it hung up."""
+    head = b''
+    while b'\r\n\r\n' not in head:
+        data = connection.recv(4096)
+        if not data:
+            return None
+        head += data
+    request_line, *header_lines = head.split(b'\r\n\r\n')[0].decode('latin-1').split('\r\n')
+    return request_line, dict(line.split(': ', 1) for line in header_lines if ': ' in line)
+
+
 class RawServer:
     """A server on 127.0.0.1 that answers each request with a script of raw bytes: a mirror that misbehaves.
 
@@ -256,14 +268,10 @@ class RawServer:
                 connection = self._tls_context.wrap_socket(connection, server_side=True)
                 with self._lock:
                     self._connections.append(connection)
-            head = b''
-            while b'\r\n\r\n' not in head:
-                data = connection.recv(4096)
-                if not data:
-                    return
-                head += data
-            request_line, *header_lines = head.split(b'\r\n\r\n')[0].decode('latin-1').split('\r\n')
-            headers = dict(line.split(': ', 1) for line in header_lines if ': ' in line)
+            request = read_request_head(connection)
+            if request is None:
+                return
+            request_line, headers = request
             path = request_line.split(' ')[1]
             with self._lock:
                 self.requests.append(SeenRequest(path, headers))
@@ -369,17 +377,13 @@ class TunnelProxy:
         upstream = None
         try:
             client.settimeout(10)
-            head = b''
-            while b'\r\n\r\n' not in head:
-                data = client.recv(4096)
-                if not data:
-                    return
-                head += data
-            request_line, *header_lines = head.split(b'\r\n\r\n')[0].decode('latin-1').split('\r\n')
+            request = read_request_head(client)
+            if request is None:
+                return
+            request_line, headers = request
             method, target = request_line.split(' ')[:2]
             with self._lock:
-                self.tunnels.append(SeenRequest(target, dict(line.split(': ', 1) for line in header_lines
-                                                             if ': ' in line)))
+                self.tunnels.append(SeenRequest(target, headers))
             host, dummy, port = target.rpartition(':')
             if method != 'CONNECT' or host != '127.0.0.1':
                 client.sendall(b'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n')
