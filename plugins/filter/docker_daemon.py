@@ -19,6 +19,10 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json im
     mirror_hosts,
     registry_config_problems,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import (
+    parse_image,
+    validate_registry,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     redact_url,
     show,
@@ -36,6 +40,56 @@ from ansible_collections.buildfleet.mirrors.plugins.plugin_utils._filters import
 
 GATE_MODES = ('strict', 'prune', 'warn', 'off')
 STATES = ('present', 'absent')
+DOCKER_HUB = 'docker.io'
+DOCKER_HUB_NAMES = (DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io')
+
+
+def _bool(policy, name, default):
+    value = policy.get(name, default)
+    if not isinstance(value, bool):
+        raise PolicyError('%s must be true or false, got %s' % (name, show(value)))
+    return value
+
+
+def _registries(value, state):
+    """docker_mirrors_registries validated: {registry: [mirror URLs]} in the order given."""
+    name = 'docker_mirrors_registries'
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PolicyError('%s must be a mapping of registry (ghcr.io, registry.corp.example:5000) to a list of '
+                          'mirror URLs, got %s' % (name, show(value)))
+    checked = {}
+    for registry, urls in value.items():
+        registry = validate_registry(registry, name)
+        if registry in DOCKER_HUB_NAMES:
+            raise PolicyError("%s names %s: Docker Hub's mirrors go in docker_mirrors_registry_mirrors"
+                              % (name, registry))
+        entry = "%s['%s']" % (name, registry)
+        if state == 'present':
+            validate_registry_mirrors(urls, entry, allow_path=True)
+        elif not isinstance(urls, (list, tuple)):
+            raise PolicyError('%s must be a list of URLs, got %s' % (entry, show(urls)))
+        checked[registry] = list(urls)
+    return checked
+
+
+def _probe_images(value, registries, state):
+    """docker_mirrors_probe_images validated: {registry: parse_image(...)}."""
+    name = 'docker_mirrors_probe_images'
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PolicyError('%s must be a mapping of registry to an image on it (docker.io: library/hello:latest), '
+                          'got %s' % (name, show(value)))
+    parsed = {}
+    for registry, ref in value.items():
+        if registry != DOCKER_HUB and registry not in registries:
+            raise PolicyError('%s names %s, which is neither docker.io nor a registry of docker_mirrors_registries'
+                              % (name, show(registry)))
+        parse_image(ref, registry, "%s['%s']" % (name, registry))
+        parsed[registry] = ref
+    return parsed
 
 
 @policy_errors_as_filter_errors
@@ -57,8 +111,16 @@ def validate_docker_mirrors(policy):
     mirrors = policy.get('docker_mirrors_registry_mirrors')
     mirrors = [] if mirrors is None else mirrors
     insecure = policy.get('docker_mirrors_insecure_registries')
+    registries = _registries(policy.get('docker_mirrors_registries'), state)
+    probe_images = _probe_images(policy.get('docker_mirrors_probe_images'), registries, state)
+    fallback = _bool(policy, 'docker_mirrors_fallback', True)
+    buildkitd = _bool(policy, 'docker_mirrors_buildkitd', False)
     if state == 'present':
-        validate_registry_mirrors(mirrors, 'docker_mirrors_registry_mirrors', allow_path=True)
+        if isinstance(mirrors, (list, tuple)) and not mirrors and not registries:
+            raise PolicyError('docker_mirrors_registry_mirrors and docker_mirrors_registries are both empty; give '
+                              'Docker Hub mirrors, mirrors of other registries, or both')
+        if mirrors or not isinstance(mirrors, (list, tuple)):
+            validate_registry_mirrors(mirrors, 'docker_mirrors_registry_mirrors', allow_path=True)
         if insecure is not None:
             validate_insecure_registries(insecure, 'docker_mirrors_insecure_registries')
             refuse_insecure_all(insecure, 'docker_mirrors_insecure_registries', allow_all)
@@ -67,7 +129,9 @@ def validate_docker_mirrors(policy):
     normalised = dict(policy)
     normalised.update(docker_mirrors_state=state, docker_mirrors_registry_mirrors=list(mirrors),
                       docker_mirrors_insecure_registries=None if insecure is None else list(insecure),
-                      docker_mirrors_allow_insecure_all=allow_all)
+                      docker_mirrors_allow_insecure_all=allow_all, docker_mirrors_registries=registries,
+                      docker_mirrors_probe_images=probe_images, docker_mirrors_fallback=fallback,
+                      docker_mirrors_buildkitd=buildkitd)
     return normalised
 
 
@@ -75,58 +139,77 @@ def _same_url(left, right):
     return isinstance(left, str) and isinstance(right, str) and left.rstrip('/') == right.rstrip('/')
 
 
-def docker_mirrors_gate(probe_result, registry_mirrors, mode='strict', state='present', refuse=False):
+def docker_mirrors_gate(probe_result, registry_mirrors, mode='strict', state='present', refuse=False,
+                        registries=None):
     """Judge registry probes for the docker_mirrors role: which mirrors are written, which are left out, and why.
 
     ``probe_result`` is a registered ``mirror_check`` result (it may hold other roles' probes: only ``registry``
-    probes of these mirrors count), or None. Returns ``kept`` (the mirrors to write, as given), ``pruned`` and
-    ``dead`` (redacted URLs, ``dead`` with the probe's error), ``refused`` and ``msg`` (the host must fail before
-    any write), and ``warning`` (a line to show, or ''). With ``refuse``, a refusal raises instead.
+    probes of these mirrors, for their registry, count), or None. ``registry_mirrors`` are Docker Hub's mirrors,
+    ``registries`` the other registries' ({registry: [mirror URLs]}); a mirror is judged per registry, as its probe
+    (with a probe image) is. Returns ``kept`` (Docker Hub's mirrors to write, as given), ``kept_registries`` (the
+    other registries' mirrors to write), ``pruned`` and ``dead`` (redacted URLs, ``dead`` with the registry and the
+    probe's error), ``refused`` and ``msg`` (the host must fail before any write), and ``warning`` (a line to show,
+    or ''). Under prune, a registry left without any mirror refuses the host. With ``refuse``, a refusal raises.
     """
     if mode is False:  # YAML's bare off
         mode = 'off'
     if mode not in GATE_MODES:
         raise AnsibleFilterError('docker_mirrors_validate must be one of %s, got %s' % (', '.join(GATE_MODES),
                                                                                         show(mode)))
-    mirrors = list(registry_mirrors or [])
-    verdict = dict(kept=mirrors, pruned=[], dead=[], refused=False, msg='', warning='')
+    wanted = {DOCKER_HUB: list(registry_mirrors or [])}
+    wanted.update((registry, list(urls or [])) for registry, urls in (registries or {}).items())
+    verdict = dict(kept=wanted[DOCKER_HUB], kept_registries={registry: urls for registry, urls in wanted.items()
+                                                             if registry != DOCKER_HUB},
+                   pruned=[], dead=[], refused=False, msg='', warning='')
     if state != 'present' or mode == 'off':
         return verdict
     probes = (probe_result or {}).get('probes') if isinstance(probe_result, dict) else None
     registry_probes = [probe for probe in probes or [] if isinstance(probe, dict) and probe.get('kind') == 'registry']
-    dead, unprobed, kept = [], [], []
-    for url in mirrors:
-        shown = redact_url(url)
-        probe = next((probe for probe in registry_probes if _same_url(probe.get('url'), shown)), None)
-        if probe is None:
-            unprobed.append(shown)
-        elif probe.get('reachable'):
-            kept.append(url)
-        else:
-            dead.append(dict(url=shown, error=probe.get('error') or 'status %s' % probe.get('status')))
+    total = sum(len(urls) for urls in wanted.values())
+    dead, unprobed, kept, emptied = [], [], {}, []
+    for registry, urls in wanted.items():
+        kept[registry] = []
+        for url in urls:
+            shown = redact_url(url)
+            probe = next((probe for probe in registry_probes if _same_url(probe.get('url'), shown)
+                          and probe.get('registry', DOCKER_HUB) == registry), None)
+            if probe is None:
+                unprobed.append(shown if registry == DOCKER_HUB else '%s (for %s)' % (shown, registry))
+            elif probe.get('reachable'):
+                kept[registry].append(url)
+            else:
+                dead.append(dict(url=shown, registry=registry,
+                                 error=probe.get('error') or 'status %s' % probe.get('status')))
+        if urls and not kept[registry]:
+            emptied.append(registry)
     if unprobed:
-        verdict.update(refused=True, kept=[], msg=(
-            'docker_mirrors gate (%s): no registry probe of %s in %s; run the gate first, or probe every URL of '
-            'docker_mirrors_registry_mirrors with buildfleet.mirrors.mirror_check. Nothing was written on this host.'
+        verdict.update(refused=True, kept=[], kept_registries={}, msg=(
+            'docker_mirrors gate (%s): no registry probe of %s in %s; run the gate first, or probe every mirror of '
+            'docker_mirrors_registry_mirrors and docker_mirrors_registries with buildfleet.mirrors.mirror_check. '
+            'Nothing was written on this host.'
             % (mode, ', '.join(unprobed), 'docker_mirrors_probe_result' if probes is not None
                else 'the probe result (there is none)')))
     elif dead:
-        listed = ', '.join('%s (%s)' % (item['url'], item['error']) for item in dead)
+        listed = ', '.join('%s%s (%s)' % (item['url'], '' if item['registry'] == DOCKER_HUB
+                                          else ' for %s' % item['registry'], item['error']) for item in dead)
         verdict['dead'] = dead
         if mode == 'strict':
-            verdict.update(refused=True, kept=[], msg=(
+            verdict.update(refused=True, kept=[], kept_registries={}, msg=(
                 'docker_mirrors gate (strict): %d of %d registry mirrors do not answer from this host: %s. '
-                'Nothing was written on this host.' % (len(dead), len(mirrors), listed)))
-        elif mode == 'prune' and not kept:
+                'Nothing was written on this host.' % (len(dead), total, listed)))
+        elif mode == 'prune' and emptied:
             verdict.update(refused=True, msg=(
-                'docker_mirrors gate (prune): none of the %d registry mirrors answers from this host: %s. '
-                'Nothing was written on this host.' % (len(mirrors), listed)))
+                'docker_mirrors gate (prune): no mirror of %s answers from this host: %s. '
+                'Nothing was written on this host.' % (', '.join(emptied), listed)))
         else:
             verdict['warning'] = 'WARNING: docker_mirrors gate (%s): %s %s not answer from this host and %s.' % (
                 mode, listed, 'does' if len(dead) == 1 else 'do',
                 'is left out of the policy' if mode == 'prune' else 'stays in the policy')
             if mode == 'prune':
-                verdict.update(kept=kept, pruned=[item['url'] for item in dead])
+                verdict.update(kept=kept[DOCKER_HUB],
+                               kept_registries={registry: urls for registry, urls in kept.items()
+                                                if registry != DOCKER_HUB},
+                               pruned=[item['url'] for item in dead])
     if verdict['refused'] and refuse:
         raise AnsibleFilterError(verdict['msg'])
     return verdict

@@ -68,24 +68,35 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import 
     PolicyError,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_outputs import (
+    DOCKER_HUB,
     check_toml,
     containers_mirrors,
+    hosts_toml_files,
     hosts_toml_path,
     is_ours,
     render_containers_dropin,
     render_hosts_toml,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._buildkitd_toml import merge_buildkitd
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import parse_image, validate_registry
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._transaction import Transaction
 
 DEFAULT_DAEMON_JSON = '/etc/docker/daemon.json'
 SBIN_DIRECTORIES = ['/usr/local/sbin', '/usr/sbin', '/sbin']
 NEW_FILE_MODE = 0o644
 DOCKERD_CONSUMER = 'dockerd (docker info)'
+# The first Docker Engine whose containerd image store reads /etc/docker/certs.d/<registry>/hosts.toml.
+DOCKERD_HOSTS_TOML_VERSION = 28
+# How long one verification pull through dockerd may take, in seconds.
+PULL_TIMEOUT = 300
+DOCKER_HUB_NAMES = (DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io')
 
 # The module's options are the docker_mirrors role's variables without the role prefix. A refusal that only the
 # module can make (it needs the engine) names both, so that a role user reads the variable to fix.
 ROLE_VARIABLES = {
     'registry_mirrors': 'docker_mirrors_registry_mirrors',
+    'registries': 'docker_mirrors_registries',
+    'probe_images': 'docker_mirrors_probe_images',
     'insecure_registries': 'docker_mirrors_insecure_registries',
     'allow_insecure_all': 'docker_mirrors_allow_insecure_all',
 }
@@ -156,7 +167,7 @@ def _strings(value):
 def read_engine(host):
     """The host's Docker Engine: installed, its version, whether it runs and with which registry settings."""
     engine = dict(installed=False, dockerd='', version='', running=False, registry_config=None,
-                  systemd=os.path.isdir(host.systemd_dir))
+                  containerd_store=False, systemd=os.path.isdir(host.systemd_dir))
     dockerd = host.which('dockerd')
     if dockerd:
         engine.update(installed=True, dockerd=dockerd)
@@ -164,23 +175,37 @@ def read_engine(host):
         match = re.search(r'[0-9]+\.[0-9]+(\.[0-9]+)?', out) if rc == 0 else None
         if match:
             engine['version'] = match.group(0)
-    config = docker_info(host)
-    if isinstance(config, dict):
-        engine.update(running=True, registry_config=config)
+    info = docker_info(host, with_store=True)
+    if info is not None:
+        config, store = info
+        engine.update(running=True, registry_config=config, containerd_store=store)
     return engine
 
 
-def docker_info(host):
-    """docker info's RegistryConfig, or None when dockerd does not answer (Docker 26 prints null, rc 0)."""
+def docker_info(host, with_store=False):
+    """docker info's RegistryConfig, or None when dockerd does not answer (Docker 26 prints null, rc 0).
+
+    With ``with_store``: (RegistryConfig, whether images live in containerd's image store), or None.
+    """
     docker = host.which('docker')
     if not docker:
         return None
-    rc, out, err = host.run([docker, 'info', '--format', '{{json .RegistryConfig}}'])
+    rc, out, err = host.run([docker, 'info', '--format',
+                             '{"registry": {{json .RegistryConfig}}, "driver": {{json .DriverStatus}}}'])
     try:
-        config = json.loads(out or 'null') if rc == 0 else None
+        info = json.loads(out or 'null') if rc == 0 else None
     except ValueError:
         return None
-    return config if isinstance(config, dict) else None
+    config = info.get('registry') if isinstance(info, dict) else None
+    if not isinstance(config, dict):
+        return None
+    if not with_store:
+        return config
+    # The containerd image store reports the driver type io.containerd.snapshotter.v1 among its DriverStatus pairs.
+    driver = info.get('driver') if isinstance(info.get('driver'), list) else []
+    store = any(isinstance(pair, list) and len(pair) == 2 and 'containerd.snapshotter' in str(pair[1])
+                for pair in driver)
+    return config, store
 
 
 def engine_at_least(engine, major):
@@ -262,27 +287,43 @@ class DockerWriter:
         self.secrets = secrets if secrets is not None else set()
         self.path = os.path.realpath(params['path'])
         self.engine = None
-        self.result = dict(changed=False, path=self.path, created=False, written=[],
+        self.result = dict(changed=False, path=self.path, created=False, written=[], limits=[], unproven=[],
                            pruned=[redact_url(url) for url in params.get('pruned') or []], verified=[],
                            backup_files={}, reloaded=False, created_directories=[], registry_mirrors=None,
                            insecure_registries=None, engine=None)
         self.journal_cursor = None
+        self.registries = {}     # the registries other than Docker Hub: {registry: [mirror URLs]}
+        self.probe_images = {}   # {registry: parsed image} (see _image_refs.parse_image)
+        self.merged_files = set()  # outputs that are only partly ours (buildkitd.toml): their mode is kept
 
     # --- reading and deciding ----------------------------------------------------------------------------------
     def policy(self):
-        """The validated lists (None for a key that is not managed)."""
+        """The validated lists (None for a key that is not managed); the other registries go to self.registries."""
         params = self.params
         mirrors, insecure = params['registry_mirrors'], params['insecure_registries']
-        for value in (mirrors or []) + (insecure or []) + list(params.get('pruned') or []):
-            self.secrets.update(url_secrets(value))
+        registries = params.get('registries') or {}
+        for value in (mirrors or []) + (insecure or []) + list(params.get('pruned') or []) + \
+                [url for urls in registries.values() if isinstance(urls, list) for url in urls]:
+            if isinstance(value, str):
+                self.secrets.update(url_secrets(value))
         if params['state'] == 'absent':
+            self.registries = {}
             return mirrors, insecure
+        try:
+            self.registries = self.other_registries(registries)
+            self.probe_images = self.parse_probe_images(params.get('probe_images') or {}, mirrors)
+        except PolicyError as error:
+            raise Refusal(str(error)) from None
         allow_path = params['allow_path']
         if allow_path is None:
             allow_path = engine_at_least(self.engine, 24)
         try:
+            for registry, urls in self.registries.items():
+                self.registries[registry] = validate_registry_mirrors(
+                    urls, "%s['%s']" % (label('registries'), registry), allow_path)
             if mirrors is not None:
-                mirrors = validate_registry_mirrors(mirrors, label('registry_mirrors'), allow_path)
+                mirrors = validate_registry_mirrors(mirrors, label('registry_mirrors'), allow_path) \
+                    if mirrors or not self.registries else []
             if insecure is not None:
                 insecure = validate_insecure_registries(insecure, label('insecure_registries'))
                 refuse_insecure_all(insecure, label('insecure_registries'), params['allow_insecure_all'],
@@ -290,6 +331,36 @@ class DockerWriter:
         except PolicyError as error:
             raise Refusal(str(error)) from None
         return mirrors, insecure
+
+    @staticmethod
+    def other_registries(registries):
+        """The registries other than Docker Hub, validated names, in the order given."""
+        if not isinstance(registries, dict):
+            raise PolicyError('%s must be a mapping of registry to mirror URLs, got %s'
+                              % (label('registries'), type(registries).__name__))
+        checked = {}
+        for registry, urls in registries.items():
+            name = validate_registry(registry, label('registries'))
+            if name in DOCKER_HUB_NAMES:
+                raise PolicyError("%s names %s: Docker Hub's mirrors go in %s" % (
+                    label('registries'), name, label('registry_mirrors')))
+            checked[name] = urls
+        return checked
+
+    def parse_probe_images(self, images, mirrors):
+        """{registry: parsed image} for the registries this run mirrors."""
+        if not isinstance(images, dict):
+            raise PolicyError('%s must be a mapping of registry to image, got %s'
+                              % (label('probe_images'), type(images).__name__))
+        parsed = {}
+        for registry, ref in images.items():
+            if registry != DOCKER_HUB and registry not in self.registries:
+                raise PolicyError("%s names %s, which is neither docker.io nor a registry of %s" % (
+                    label('probe_images'), registry, label('registries')))
+            if registry == DOCKER_HUB and not mirrors:
+                continue
+            parsed[registry] = parse_image(ref, registry, "%s['%s']" % (label('probe_images'), registry))
+        return parsed
 
     def read_daemon_json(self):
         raw = _read(self.path)
@@ -346,18 +417,47 @@ class DockerWriter:
             raise Refusal('the new %s was refused by `%s` (rc %s): %s. The file was left untouched'
                           % (self.path, command.replace('%s', '<new file>'), rc, output))
 
+    def every_registry(self, mirrors):
+        """{registry: mirrors} of this run, Docker Hub first (when it has mirrors)."""
+        everything = {DOCKER_HUB: list(mirrors)} if mirrors else {}
+        everything.update(self.registries)
+        return everything
+
+    def dockerd_reads_hosts_toml(self):
+        """Whether the engine is one that can read /etc/docker/certs.d/<registry>/hosts.toml (Docker 28 and newer).
+
+        Only its containerd image store does; the files are written for the graphdriver too, so that a switch of the
+        store needs no other run, and the result says what the graphdriver does not mirror (see limits()).
+        """
+        return engine_at_least(self.engine, DOCKERD_HOSTS_TOML_VERSION)
+
     def outputs(self, mirrors, insecure):
-        """{path: text, or None to remove a file this collection wrote} of the containerd and containers files."""
+        """{path: text, or None to remove a file this collection wrote} of every output but daemon.json."""
         params = self.params
         present = params['state'] == 'present'
+        fallback = params.get('fallback', True)
+        registries = self.every_registry(mirrors) if present else {}
         wanted = {}
-        hosts_toml = hosts_toml_path(params['containerd_certs_dir'])
-        wanted[hosts_toml] = render_hosts_toml(mirrors, insecure) if present and params['containerd'] else None
+
+        def hosts_files(certs_dir, chosen, consumer):
+            for registry, path in hosts_toml_files(certs_dir).items():
+                wanted[path] = None  # removed when it is ours and no longer wanted
+            for registry, urls in chosen.items():
+                wanted[hosts_toml_path(certs_dir, registry)] = render_hosts_toml(registry, urls, insecure, fallback,
+                                                                                 consumer)
+
+        hosts_files(params['containerd_certs_dir'], registries if params['containerd'] else {},
+                    'containerd (ctr --hosts-dir, nerdctl, the CRI plugin\'s registry config_path)')
+        if params.get('docker_certs_dir'):
+            dockerd_registries = {registry: urls for registry, urls in registries.items() if registry != DOCKER_HUB}
+            hosts_files(params['docker_certs_dir'],
+                        dockerd_registries if self.dockerd_reads_hosts_toml() else {},
+                        "dockerd's containerd image store (Docker 28 and newer)")
         dropin = params['containers_dropin']
         text = None
         if present and params['containers_registries_conf']:
-            text = render_containers_dropin(mirrors, insecure)
-            dummy, with_path = containers_mirrors(mirrors, insecure)
+            text = render_containers_dropin(registries, insecure, fallback)
+            with_path = [url for urls in registries.values() for url in containers_mirrors(urls, insecure)[1]]
             if with_path:
                 self.host.warn(
                     '%s %s: containers-registries.conf reads a path in a mirror location as a repository namespace, '
@@ -365,6 +465,17 @@ class DockerWriter:
                     % (', '.join(redact_url(url) for url in with_path), 'has a path' if len(with_path) == 1
                        else 'have paths', 'it is' if len(with_path) == 1 else 'they are', dropin))
         wanted[dropin] = text
+        buildkitd = params.get('buildkitd_toml')
+        if buildkitd:
+            current = _read(buildkitd)
+            current_text = _text(current) if current is not None else None
+            if current_text is not None or (present and params.get('buildkitd')):
+                try:
+                    wanted[buildkitd] = merge_buildkitd(
+                        current_text, registries if present and params.get('buildkitd') else {}, insecure)
+                except ValueError as error:
+                    raise Refusal('%s: %s. The file was left untouched' % (buildkitd, error)) from None
+                self.merged_files.add(buildkitd)
         for path, content in wanted.items():
             if content is not None:
                 check_toml(content, path)
@@ -440,6 +551,94 @@ class DockerWriter:
                 self.host.sleep(1)
         return False
 
+    # --- what proves the path, and what cannot be enforced ---------------------------------------------------------
+    def dockerd_registries(self, mirrors):
+        """The registries whose pulls through dockerd take the mirrors: Docker Hub (registry-mirrors) on every
+        store, the others only on the containerd image store of Docker 28 and newer (hosts.toml)."""
+        chosen = [DOCKER_HUB] if mirrors else []
+        if self.engine['containerd_store'] and self.dockerd_reads_hosts_toml() and self.params.get('docker_certs_dir'):
+            chosen += list(self.registries)
+        return chosen
+
+    def limits(self, mirrors):
+        """What this policy cannot do on this host, one sentence per consumer (nothing is claimed for it)."""
+        params = self.params
+        if params['state'] != 'present':
+            return []
+        found = []
+        others = [registry for registry in self.registries if registry not in self.dockerd_registries(mirrors)]
+        if others and self.engine['installed']:
+            if not self.dockerd_reads_hosts_toml():
+                why = 'Docker %s reads no hosts.toml (Docker 28 and newer do, with the containerd image store)' \
+                    % self.engine['version']
+            else:
+                why = ('Docker %s uses the graphdriver image store, which ignores /etc/docker/certs.d/<registry>/'
+                       'hosts.toml (the containerd image store reads it)' % self.engine['version'])
+            found.append('dockerd: pulls of %s go to the registry itself: %s' % (', '.join(others), why))
+        if not params.get('fallback', True) and mirrors and self.engine['installed']:
+            found.append('dockerd: registry-mirrors always falls back to Docker Hub when no mirror answers; '
+                         'fallback=false cannot be enforced for docker.io pulls through dockerd')
+        if params.get('buildkitd') and params.get('buildkitd_toml'):
+            found.append('buildkitd: running buildkitd daemons and docker buildx builders read %s only when they '
+                         'start or are created (docker buildx create --config); nothing was restarted'
+                         % params['buildkitd_toml'])
+            if not params.get('fallback', True):
+                found.append('buildkitd: falls back to the registry itself when its mirrors fail; fallback=false '
+                             'cannot be enforced for BuildKit')
+        return found
+
+    def unproven(self, mirrors):
+        """The dockerd paths no pull can prove in this run (no probe image), on the store where docker info is no proof."""
+        if not (self.engine['running'] and self.engine['containerd_store']):
+            return []
+        return ['dockerd (containerd image store): pulls of %s are not proven to take the mirrors; docker info '
+                'shows the settings, not the path a pull takes. Give %s an image for it to prove it with a pull'
+                % (registry, label('probe_images'))
+                for registry in self.dockerd_registries(mirrors) if registry not in self.probe_images]
+
+    def prove_with_pulls(self, mirrors):
+        """Pull each probe image through dockerd (the real engine, the real path) and remove it again.
+
+        Returns (proofs, notes). A pull that fails raises Failure (the run is undone). An image the host already
+        has is not pulled (a pull could move its tag): a note says so.
+        """
+        docker = self.host.which('docker')
+        proofs, notes = [], []
+        if not docker:
+            return proofs, notes
+        for registry in self.dockerd_registries(mirrors):
+            image = self.probe_images.get(registry)
+            if image is None:
+                continue
+            ref = image['shown']
+            rc, out, err = self.host.run([docker, 'image', 'inspect', '--format', '{{.Id}}', ref])
+            if rc == 0:
+                notes.append('dockerd: %s is already on this host, so it was not pulled to prove the path (a pull '
+                             'could move its tag); choose a probe image the hosts do not keep' % ref)
+                continue
+            argv = [docker, 'pull', '--quiet', ref]
+            timeout = self.host.which('timeout')
+            if timeout:
+                argv = [timeout, '--kill-after=10', str(PULL_TIMEOUT)] + argv
+            rc, out, err = self.host.run(argv)
+            if rc != 0:
+                output = ' '.join((err or out).split()) or 'no output'
+                raise Failure('dockerd could not pull the probe image %s through the mirrors of %s (rc %s): %s'
+                              % (ref, registry, rc, output))
+            rc, out, err = self.host.run([docker, 'image', 'inspect', '--format', '{{json .RepoDigests}}', ref])
+            try:
+                digests = json.loads(out) if rc == 0 else []
+            except ValueError:
+                digests = []
+            digest = next((item.rpartition('@')[2] for item in digests or [] if '@' in item), 'digest unknown')
+            proofs.append('dockerd pulled %s through the mirrors of %s (%s)' % (ref, registry, digest))
+            # Only what this run pulled goes again; an image a container started since then keeps it (rm refuses).
+            rc, out, err = self.host.run([docker, 'image', 'rm', ref])
+            if rc != 0:
+                self.host.warn('the probe image %s pulled to prove the mirrors could not be removed again: %s'
+                               % (ref, ' '.join((err or out).split())))
+        return proofs, notes
+
     def reload_crio(self):
         rc, out, err = self.systemctl('is-active', '--quiet', 'crio.service')
         if rc == 0:
@@ -499,10 +698,11 @@ class DockerWriter:
         for path, text in self.outputs(final_mirrors if state == 'present' else [], final_insecure).items():
             current = _read(path)
             current_text = _text(current) if current is not None else None
+            merged = path in self.merged_files
             if text is None:
                 if current is not None and is_ours(current_text):
                     changes.append((path, None, current_text))
-            elif current_text != text or stat.S_IMODE(os.stat(path).st_mode) != NEW_FILE_MODE:
+            elif current_text != text or not merged and stat.S_IMODE(os.stat(path).st_mode) != NEW_FILE_MODE:
                 changes.append((path, text, current_text or ''))
 
         self.result['written'] = [path for path, dummy, dummy2 in changes]
@@ -514,6 +714,8 @@ class DockerWriter:
                                         before=before, after=text or '')
                                    for path, text, before in changes]
         verified = [DOCKERD_CONSUMER] if applies and not drift else []
+        self.result['limits'] = self.limits(final_mirrors)
+        self.result['unproven'] = self.unproven(final_mirrors) if state == 'present' else []
 
         if self.check_mode:
             self.result['verified'] = verified if not changes and not needs_reload else []
@@ -531,10 +733,15 @@ class DockerWriter:
                           backup=existed and params['backup'])
             for path, text, dummy in changes:
                 if text is None:
-                    txn.remove(path)
+                    # A registry's directory goes with its hosts.toml when nothing else (a CA, a key) is in it.
+                    txn.remove(path, prune_empty_dir=os.path.basename(path) == 'hosts.toml')
                 elif path == self.path:
                     if not two_phase:
                         txn.write(path, text, daemon_mode, backup=existed and params['backup'])
+                elif path in self.merged_files and before:
+                    # A file of the host's own that now also holds the mirrors: its mode kept, a backup first.
+                    txn.write(path, text, stat.S_IMODE(os.stat(path).st_mode),
+                              backup=params['backup'] and not is_ours(before))
                 else:
                     txn.write(path, text, NEW_FILE_MODE)
             if needs_reload:
@@ -546,6 +753,10 @@ class DockerWriter:
                     else:
                         txn.write(self.path, after_text, daemon_mode)
                 verified = [DOCKERD_CONSUMER]
+            if state == 'present' and self.engine['running'] and self.engine['systemd']:
+                proofs, notes = self.prove_with_pulls(final_mirrors)
+                verified = verified + proofs
+                self.result['unproven'] = self.result['unproven'] + notes
             if params['containers_dropin'] in self.result['written']:
                 self.reload_crio()
         except (Failure, OSError, ValueError) as error:
@@ -554,7 +765,8 @@ class DockerWriter:
             touched = txn.changed_paths
             problems = txn.restore()
             back = self.bring_dockerd_back() if self.result['reloaded'] else None
-            self.result.update(changed=False, written=[], verified=[], backup_files={}, created_directories=[])
+            self.result.update(changed=False, written=[], verified=[], backup_files={}, created_directories=[],
+                               unproven=[])
             self.result.pop('diff', None)
             msg = cause.rstrip('.')
             if said:

@@ -3,12 +3,16 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The Docker Hub mirrors for the other engines of a host: containerd's hosts.toml and a containers drop-in.
+"""Registry mirrors for the other consumers of a host: containerd-style hosts.toml files and a containers drop-in.
 
 Pure Python on purpose (no Ansible import): docker_daemon_config renders them
 on the managed host inside its transaction, and the unit tests call it
-directly. Both files are TOML, so both carry the managed-by header; a file is
+directly. Every file is TOML and carries the managed-by header; a file is
 removed only when it carries it.
+
+``registries`` below is always a mapping of an upstream registry (``docker.io``,
+``ghcr.io``, ``registry.corp.example:5000``) to its mirror URLs in priority
+order, as validated by the role (each ends with one ``/``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ MANAGED_BY = 'Managed by Ansible: buildfleet.mirrors.docker_mirrors. Local chang
 # What marks a file as written by this collection (the header's first sentence).
 MARKER = 'Managed by Ansible: buildfleet.mirrors.docker_mirrors.'
 DOCKER_HUB = 'docker.io'
+# Where a client goes for Docker Hub when no mirror answers (containerd's and dockerd's default host).
+DOCKER_HUB_SERVER = 'https://registry-1.docker.io'
 CONTAINERS_DROPIN = '/etc/containers/registries.conf.d/50-buildfleet-docker-mirrors.conf'
+HOSTS_TOML = 'hosts.toml'
 
 
 def is_ours(text):
@@ -30,9 +37,30 @@ def is_ours(text):
     return text is not None and MARKER in text
 
 
-def hosts_toml_path(certs_dir):
-    """containerd's hosts file for Docker Hub under a hosts directory."""
-    return os.path.join(certs_dir, DOCKER_HUB, 'hosts.toml')
+def hosts_toml_path(certs_dir, registry=DOCKER_HUB):
+    """The hosts file of one registry under a containerd-style hosts directory."""
+    return os.path.join(certs_dir, registry, HOSTS_TOML)
+
+
+def hosts_toml_files(certs_dir):
+    """{registry: path} of every ``<certs_dir>/<registry>/hosts.toml`` that is a regular file (links not followed)."""
+    found = {}
+    try:
+        names = sorted(os.listdir(certs_dir))
+    except OSError:
+        return found
+    for name in names:
+        path = os.path.join(certs_dir, name, HOSTS_TOML)
+        directory = os.path.join(certs_dir, name)
+        if os.path.isdir(directory) and not os.path.islink(directory) and os.path.isfile(path) \
+                and not os.path.islink(path):
+            found[name] = path
+    return found
+
+
+def upstream_server(registry):
+    """The registry's own host, where a client goes when it does not use (or runs out of) mirrors."""
+    return DOCKER_HUB_SERVER if registry == DOCKER_HUB else 'https://%s' % registry
 
 
 def _toml_string(value):
@@ -40,20 +68,38 @@ def _toml_string(value):
     return json.dumps(value, ensure_ascii=False)
 
 
-def render_hosts_toml(registry_mirrors, insecure_registries=None):
-    """containerd's ``certs.d/docker.io/hosts.toml``: the mirrors in order, pull and resolve only."""
-    lines = [
-        '# ' + MANAGED_BY,
-        "# Docker Hub mirrors for containerd (ctr --hosts-dir, nerdctl, the CRI plugin's",
-        '# registry config_path), in priority order, for pulls only.',
-        'server = "https://registry-1.docker.io"',
-    ]
-    for host in mirror_hosts(registry_mirrors, insecure_registries):
+def render_hosts_toml(registry, registry_mirrors, insecure_registries=None, fallback=True, consumer='containerd'):
+    """A containerd-style ``hosts.toml`` of one registry: the mirrors in order, pull and resolve only.
+
+    containerd tries the ``[host]`` entries in order and then the ``server``; it appends the registry's own host
+    when ``server`` is absent. With ``fallback`` the server is the registry itself; without it, the server is the
+    last mirror, so no pull of this registry ever goes past its mirrors (a push then goes to that mirror too).
+    """
+    hosts = mirror_hosts(registry_mirrors, insecure_registries)
+    lines = ['# ' + MANAGED_BY,
+             '# Mirrors of %s for %s, in priority order, for pulls only.' % (registry, consumer)]
+    if fallback or not hosts:
+        lines.append('# When every mirror fails, pulls go to %s itself.' % registry)
+        lines.append('server = %s' % _toml_string(upstream_server(registry)))
+        entries = hosts
+    else:
+        last = hosts[-1]
+        lines += ['# No fallback: the last mirror is the server, so pulls never go to %s itself.' % registry,
+                  'server = %s' % _toml_string(last['url']),
+                  'capabilities = ["pull", "resolve"]']
+        lines += _verify_lines(last, indent='')
+        entries = hosts[:-1]
+    for host in entries:
         lines += ['', '[host.%s]' % _toml_string(host['url']), '  capabilities = ["pull", "resolve"]']
-        if host['skip_verify']:
-            lines += ["  # Listed in dockerd's insecure-registries: its certificate is not verified.",
-                      '  skip_verify = true']
+        lines += _verify_lines(host, indent='  ')
     return '\n'.join(lines) + '\n'
+
+
+def _verify_lines(host, indent):
+    if not host['skip_verify']:
+        return []
+    return [indent + "# Listed in dockerd's insecure-registries: its certificate is not verified.",
+            indent + 'skip_verify = true']
 
 
 def containers_mirrors(registry_mirrors, insecure_registries=None):
@@ -62,30 +108,47 @@ def containers_mirrors(registry_mirrors, insecure_registries=None):
     return [host for host in hosts if not host['path']], [host['url'] for host in hosts if host['path']]
 
 
-def render_containers_dropin(registry_mirrors, insecure_registries=None):
-    """A ``registries.conf.d`` drop-in (version 2) giving docker.io the mirrors; None when no mirror fits.
+def render_containers_dropin(registries, insecure_registries=None, fallback=True):
+    """A ``registries.conf.d`` drop-in (version 2) with one ``[[registry]]`` per mirrored registry; None when empty.
 
     containers-registries.conf reads a path in a mirror location as a repository namespace, not as the place of the
-    registry API as dockerd does, so mirrors with a path are left out (see :func:`containers_mirrors`).
+    registry API as dockerd does, so mirrors with a path are left out (see :func:`containers_mirrors`). A registry
+    whose mirrors all have a path is left out. Without ``fallback``, the registry's ``location`` is its last mirror
+    (the tools try the mirrors, then the location), so pulls never reach the registry itself.
     """
-    usable, dummy = containers_mirrors(registry_mirrors, insecure_registries)
-    if not usable:
-        return None
     lines = [
         '# ' + MANAGED_BY,
-        '# Docker Hub mirrors for podman, buildah, skopeo and CRI-O, in priority order',
+        '# Registry mirrors for podman, buildah, skopeo and CRI-O, in priority order',
         '# (containers-registries.conf(5), version 2; drop-ins read after it override',
         '# the same prefix).',
-        '[[registry]]',
-        'prefix = "%s"' % DOCKER_HUB,
-        'location = "%s"' % DOCKER_HUB,
     ]
-    for host in usable:
-        lines += ['', '[[registry.mirror]]', 'location = %s' % _toml_string(host['netloc'])]
-        if host['plain_http'] or host['skip_verify']:
-            why = 'Plain HTTP' if host['plain_http'] else 'Listed in dockerd insecure-registries'
-            lines += ['# %s: no TLS verification.' % why, 'insecure = true']
-    return '\n'.join(lines) + '\n'
+    written = False
+    for registry, urls in registries.items():
+        usable, dummy = containers_mirrors(urls, insecure_registries)
+        if not usable:
+            continue
+        written = True
+        lines += ['', '[[registry]]', 'prefix = %s' % _toml_string(registry)]
+        if fallback:
+            lines.append('location = %s' % _toml_string(registry))
+            mirrors = usable
+        else:
+            last = usable[-1]
+            lines += ['# No fallback: the last mirror is the location, so pulls never go to %s itself.' % registry,
+                      'location = %s' % _toml_string(last['netloc'])]
+            lines += _insecure_lines(last)
+            mirrors = usable[:-1]
+        for host in mirrors:
+            lines += ['', '[[registry.mirror]]', 'location = %s' % _toml_string(host['netloc'])]
+            lines += _insecure_lines(host)
+    return '\n'.join(lines) + '\n' if written else None
+
+
+def _insecure_lines(host):
+    if not (host['plain_http'] or host['skip_verify']):
+        return []
+    why = 'Plain HTTP' if host['plain_http'] else 'Listed in dockerd insecure-registries'
+    return ['# %s: no TLS verification.' % why, 'insecure = true']
 
 
 def check_toml(text, path):

@@ -65,6 +65,53 @@ options:
       - Leave it unset to leave C(registry-mirrors) as it is.
     type: list
     elements: str
+  registries:
+    description:
+      - Mirrors of registries other than Docker Hub, as a mapping of the registry (C(ghcr.io), C(quay.io),
+        C(registry.corp.example:5000)) to its mirror URLs in priority order, checked as O(registry_mirrors).
+      - Docker Hub (C(docker.io) and its aliases) is refused here; its mirrors are O(registry_mirrors).
+      - Each registry gets a C(hosts.toml) under O(containerd_certs_dir) (with O(containerd)), a C([[registry]]) in
+        O(containers_dropin) (with O(containers_registries_conf)), a table in O(buildkitd_toml) (with O(buildkitd)),
+        and, on Docker 28 and newer, a C(hosts.toml) under O(docker_certs_dir). Only dockerd's containerd image store
+        reads that last file; with the graphdriver, RV(limits) says which registries dockerd does not mirror.
+      - A registry left out of the policy has the files of this collection removed (never a file it did not write).
+    type: dict
+    default: {}
+  probe_images:
+    description:
+      - A mapping of a registry (C(docker.io) or one of O(registries)) to an image on it, such as
+        V(library/hello:latest), used to prove the path dockerd takes.
+      - After a run that changed something, each image of a registry that dockerd mirrors is pulled through dockerd
+        (C(docker pull)), which must succeed, and is removed again. An image the host already has is not pulled (a
+        pull could move its tag), and RV(unproven) says so. A failed pull undoes the run like a failed reload.
+    type: dict
+    default: {}
+  fallback:
+    description:
+      - V(true) keeps each registry's own host as the last resort after its mirrors.
+      - V(false) writes the files so that pulls never go past the mirrors; the containerd-style C(hosts.toml) files
+        make the last mirror the C(server), and the containers drop-in makes it the C(location). dockerd's
+        C(registry-mirrors) and BuildKit always fall back to the registry; RV(limits) says so.
+    type: bool
+    default: true
+  docker_certs_dir:
+    description:
+      - dockerd's per-registry directory. On Docker 28 and newer, C(<docker_certs_dir>/<registry>/hosts.toml) is
+        written for each of O(registries), and removed when it is this collection's and no longer wanted.
+    type: path
+    default: /etc/docker/certs.d
+  buildkitd:
+    description:
+      - Also merge the mirrors of every registry into O(buildkitd_toml), for standalone buildkitd and for builders
+        made with C(docker buildx create --config). Every other table, key and comment of the file is kept.
+      - Nothing is restarted; running builders read the file when they next start.
+      - V(false) takes out what this collection put in the file.
+    type: bool
+    default: false
+  buildkitd_toml:
+    description: BuildKit's configuration file.
+    type: path
+    default: /etc/buildkit/buildkitd.toml
   insecure_registries:
     description:
       - Registries dockerd may reach over plain HTTP or without verifying their certificate, as C(host[:port]) or a
@@ -236,12 +283,29 @@ reloaded:
   returned: always
   type: bool
 verified:
-  description: The consumers asked and found running with exactly the policy, V([dockerd (docker info)]) when
-    dockerd runs and shows the file's settings; V([]) when dockerd does not run (or in check mode with a change).
+  description:
+    - The consumers asked and found running with exactly the policy, V(dockerd (docker info)) when dockerd runs and
+      shows the file's settings; V([]) when dockerd does not run (or in check mode with a change).
+    - After a change, one line per probe image pulled through dockerd (see O(probe_images)).
   returned: always
   type: list
   elements: str
-  sample: [dockerd (docker info)]
+  sample: [dockerd (docker info), 'dockerd pulled ghcr.io/acme/hello:latest through the mirrors of ghcr.io (sha256:...)']
+limits:
+  description:
+    - What the policy cannot do on this host, one sentence per consumer, for example the registries dockerd does not
+      mirror with the graphdriver image store, the fallback C(registry-mirrors) always has, and that running
+      builders read C(buildkitd.toml) only when they start.
+  returned: always
+  type: list
+  elements: str
+unproven:
+  description:
+    - The paths through dockerd that nothing proved in this run; on the containerd image store, C(docker info) shows
+      the settings but not the path a pull takes, so a registry without a O(probe_images) entry is listed here.
+  returned: always
+  type: list
+  elements: str
 pruned:
   description: O(pruned), credentials masked.
   returned: always
@@ -317,6 +381,12 @@ def main():
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             registry_mirrors=dict(type='list', elements='str'),
             insecure_registries=dict(type='list', elements='str'),
+            registries=dict(type='dict', default={}),
+            probe_images=dict(type='dict', default={}),
+            fallback=dict(type='bool', default=True),
+            docker_certs_dir=dict(type='path', default='/etc/docker/certs.d'),
+            buildkitd=dict(type='bool', default=False),
+            buildkitd_toml=dict(type='path', default='/etc/buildkit/buildkitd.toml'),
             allow_insecure_all=dict(type='bool', default=False),
             strategy=dict(type='str', choices=['replace', 'merge'], default='replace'),
             allow_path=dict(type='bool'),

@@ -19,12 +19,15 @@ ROLE = Path(__file__).resolve().parents[3] / 'roles' / 'docker_mirrors'
 DEFAULTS = yaml.safe_load((ROLE / 'defaults' / 'main.yml').read_text())
 OPTIONS = yaml.safe_load((ROLE / 'meta' / 'argument_specs.yml').read_text())['argument_specs']['main']['options']
 README = (ROLE / 'README.md').read_text()
-# The public contract of issue 5, with the probe input (issue 12), the lock and the insecure opt-in (issue 11).
+# The public contract: issue 5, the probe input (issue 12), the lock and the insecure opt-in (issue 11), issue 13.
 CONTRACT = ['docker_mirrors_state', 'docker_mirrors_registry_mirrors', 'docker_mirrors_insecure_registries',
             'docker_mirrors_strategy', 'docker_mirrors_daemon_json', 'docker_mirrors_validate',
             'docker_mirrors_validate_timeout', 'docker_mirrors_containerd', 'docker_mirrors_containerd_certs_dir',
             'docker_mirrors_containers_registries_conf', 'docker_mirrors_allow_insecure_all',
-            'docker_mirrors_probe_result', 'docker_mirrors_lock_timeout']
+            'docker_mirrors_probe_result', 'docker_mirrors_lock_timeout',
+            # issue 13: other registries, probe images, fallback, BuildKit
+            'docker_mirrors_registries', 'docker_mirrors_probe_images', 'docker_mirrors_fallback',
+            'docker_mirrors_buildkitd', 'docker_mirrors_buildkitd_toml']
 ENTRY_POINTS = ['apply', 'gate', 'main', 'validate']
 
 

@@ -59,12 +59,41 @@ POLICY = {'docker_mirrors_state': 'present', 'docker_mirrors_registry_mirrors': 
           'docker_mirrors_insecure_registries': None, 'docker_mirrors_allow_insecure_all': False}
 
 
+DEFAULTS = {'docker_mirrors_registries': {}, 'docker_mirrors_probe_images': {}, 'docker_mirrors_fallback': True,
+            'docker_mirrors_buildkitd': False}
+
+
 def test_validate_docker_mirrors_accepts_a_path_and_keeps_the_values():
-    assert FILTERS['validate_docker_mirrors'](POLICY) == POLICY
+    assert FILTERS['validate_docker_mirrors'](POLICY) == dict(POLICY, **DEFAULTS)
+
+
+def test_validate_docker_mirrors_takes_other_registries_probe_images_and_no_docker_hub_mirror():
+    policy = dict(POLICY, docker_mirrors_registry_mirrors=[],
+                  docker_mirrors_registries={'ghcr.io': ['http://127.0.0.1:15000'],
+                                             'registry.corp.example:5000': ['https://m.example/corp']},
+                  docker_mirrors_probe_images={'ghcr.io': 'acme/hello', 'docker.io': 'hello'},
+                  docker_mirrors_fallback=False)
+    assert FILTERS['validate_docker_mirrors'](policy) == dict(policy, docker_mirrors_buildkitd=False)
 
 
 @pytest.mark.parametrize('changes, fragment', [
-    ({'docker_mirrors_registry_mirrors': []}, 'docker_mirrors_registry_mirrors is an empty list'),
+    ({'docker_mirrors_registry_mirrors': []},
+     'docker_mirrors_registry_mirrors and docker_mirrors_registries are both empty'),
+    ({'docker_mirrors_registries': {'docker.io': ['https://m.example']}},
+     "docker_mirrors_registries names docker.io: Docker Hub's mirrors go in docker_mirrors_registry_mirrors"),
+    ({'docker_mirrors_registries': {'index.docker.io': ['https://m.example']}}, 'names index.docker.io'),
+    ({'docker_mirrors_registries': {'https://ghcr.io': ['https://m.example']}}, 'docker_mirrors_registries'),
+    ({'docker_mirrors_registries': {'ghcr.io/acme': ['https://m.example']}}, 'docker_mirrors_registries'),
+    ({'docker_mirrors_registries': {'ghcr.io': []}}, "docker_mirrors_registries['ghcr.io'] is an empty list"),
+    ({'docker_mirrors_registries': {'ghcr.io': ['https://u:Sekret@m.example']}},
+     "docker_mirrors_registries['ghcr.io'] entry 'https://***@m.example' carries credentials"),
+    ({'docker_mirrors_registries': ['ghcr.io']}, 'docker_mirrors_registries must be a mapping'),
+    ({'docker_mirrors_probe_images': {'quay.io': 'a/b'}},
+     "docker_mirrors_probe_images names 'quay.io', which is neither docker.io nor a registry"),
+    ({'docker_mirrors_probe_images': {'docker.io': 'docker.io/library/hello'}}, "docker_mirrors_probe_images['docker.io']"),
+    ({'docker_mirrors_probe_images': {'docker.io': 'Hello'}}, "docker_mirrors_probe_images['docker.io']"),
+    ({'docker_mirrors_fallback': 'no'}, 'docker_mirrors_fallback must be true or false'),
+    ({'docker_mirrors_buildkitd': 1}, 'docker_mirrors_buildkitd must be true or false'),
     ({'docker_mirrors_registry_mirrors': ['https://u:Sekret@m.example']},
      "docker_mirrors_registry_mirrors entry 'https://***@m.example' carries credentials"),
     ({'docker_mirrors_insecure_registries': ['http://m.example']},
@@ -128,7 +157,48 @@ def test_prune_keeps_the_live_mirrors_and_warns():
 def test_prune_with_no_live_mirror_refuses():
     verdict = gate('prune', mirrors=[DEAD])
     assert verdict['refused'] is True
-    assert verdict['msg'].startswith('docker_mirrors gate (prune): none of the 1 registry mirrors answers')
+    assert verdict['msg'].startswith('docker_mirrors gate (prune): no mirror of docker.io answers from this host')
+
+
+# One mirror serves Docker Hub's images but not the ghcr.io probe image: the same URL, judged per registry.
+REGISTRY_PROBES = {'probes': [
+    {'kind': 'registry', 'registry': 'docker.io', 'url': LIVE, 'reachable': True, 'error': None},
+    {'kind': 'registry', 'registry': 'ghcr.io', 'url': LIVE, 'reachable': False,
+     'error': 'does not serve ghcr.io/acme/hello:latest (404 on the manifest, MANIFEST_UNKNOWN)'},
+    {'kind': 'registry', 'registry': 'ghcr.io', 'url': 'https://ghcr-mirror.example', 'reachable': True,
+     'error': None},
+]}
+
+
+def registries_gate(mode, ghcr=(LIVE, 'https://ghcr-mirror.example'), refuse=False):
+    return FILTERS['docker_mirrors_gate'](REGISTRY_PROBES, [LIVE], mode, 'present', refuse,
+                                          registries={'ghcr.io': list(ghcr)})
+
+
+def test_a_mirror_is_judged_for_each_registry_it_mirrors():
+    verdict = registries_gate('strict')
+    assert verdict['refused'] is True
+    assert verdict['msg'] == (
+        'docker_mirrors gate (strict): 1 of 3 registry mirrors do not answer from this host: %s for ghcr.io (does '
+        'not serve ghcr.io/acme/hello:latest (404 on the manifest, MANIFEST_UNKNOWN)). Nothing was written on this '
+        'host.' % LIVE)
+    pruned = registries_gate('prune')
+    assert (pruned['refused'], pruned['kept'], pruned['kept_registries'], pruned['pruned']) == (
+        False, [LIVE], {'ghcr.io': ['https://ghcr-mirror.example']}, [LIVE])
+    assert 'for ghcr.io' in pruned['warning']
+
+
+def test_prune_refuses_when_one_registry_has_no_mirror_left():
+    verdict = registries_gate('prune', ghcr=[LIVE])
+    assert verdict['refused'] is True
+    assert verdict['msg'].startswith('docker_mirrors gate (prune): no mirror of ghcr.io answers from this host')
+
+
+def test_a_probe_for_another_registry_does_not_count():
+    verdict = FILTERS['docker_mirrors_gate'](REGISTRY_PROBES, [], 'strict', 'present',
+                                             registries={'quay.io': [LIVE]})
+    assert verdict['refused'] is True
+    assert 'no registry probe of %s (for quay.io)' % LIVE in verdict['msg']
 
 
 def test_warn_keeps_every_mirror_and_warns():

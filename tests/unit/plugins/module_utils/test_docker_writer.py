@@ -43,8 +43,12 @@ LAB_TEXT = '{\n    "bridge": "none",\n    "registry-mirrors": ["%s"]\n}\n' % OLD
 class FakeDockerd:
     """dockerd, docker, systemctl and journalctl as the writer calls them, on a daemon.json in a temporary tree."""
 
-    def __init__(self, daemon_json, version='26.1.5', running=True, unit_text=''):
+    def __init__(self, daemon_json, version='26.1.5', running=True, unit_text='', containerd_store=False):
         self.daemon_json = daemon_json
+        self.containerd_store = containerd_store
+        self.images = set()        # what `docker image inspect` finds
+        self.pullable = set()      # what `docker pull` gets (through the mirrors, in this stand-in)
+        self.pulled = []
         self.version = version
         self.running = running
         self.unit_text = unit_text
@@ -81,7 +85,27 @@ class FakeDockerd:
             if arguments[:1] == ['--validate']:
                 return 0, 'configuration OK\n', ''
         if tool == 'docker' and arguments[0] == 'info':
-            return (0, json.dumps(self.info()) + '\n', '') if self.running else (0, 'null\n', '')
+            if not self.running:
+                return 0, '{"registry": null, "driver": null}\n', ''
+            driver = [['driver-type', 'io.containerd.snapshotter.v1']] if self.containerd_store else \
+                [['Backing Filesystem', 'extfs'], ['Supports d_type', 'true']]
+            return 0, json.dumps({'registry': self.info(), 'driver': driver}) + '\n', ''
+        if tool == 'docker' and arguments[:2] == ['image', 'inspect']:
+            ref = arguments[-1]
+            if ref not in self.images:
+                return 1, '[]\n', 'Error: No such image: %s' % ref
+            return 0, ('["%s@sha256:%s"]\n' % (ref.rpartition(':')[0], 'a' * 64)
+                       if '{{json .RepoDigests}}' in arguments else 'sha256:%s\n' % ('b' * 64)), ''
+        if tool == 'docker' and arguments[0] == 'pull':
+            ref = arguments[-1]
+            self.pulled.append(ref)
+            if ref not in self.pullable:
+                return 1, '', 'Error response from daemon: manifest for %s not found: manifest unknown' % ref
+            self.images.add(ref)
+            return 0, 'docker.io/%s\n' % ref, ''
+        if tool == 'docker' and arguments[:2] == ['image', 'rm']:
+            self.images.discard(arguments[-1])
+            return 0, 'Untagged: %s\n' % arguments[-1], ''
         if tool == 'journalctl':
             if '--show-cursor' in arguments:
                 return 0, '-- cursor: s=%d\n' % len(self.journal), ''
@@ -136,7 +160,9 @@ def writer_for(tree, fake, check_mode=False, diff=False, **params):
                     containerd_certs_dir=str(tree / 'etc' / 'containerd' / 'certs.d'),
                     containers_registries_conf=False,
                     containers_dropin=str(tree / 'etc' / 'containers' / 'registries.conf.d' / '50-bf.conf'),
-                    pruned=[], lock_timeout=5)
+                    pruned=[], lock_timeout=5, registries={}, probe_images={}, fallback=True,
+                    docker_certs_dir=str(tree / 'etc' / 'docker' / 'certs.d'), buildkitd=False,
+                    buildkitd_toml=str(tree / 'etc' / 'buildkit' / 'buildkitd.toml'))
     defaults.update(params)
     warnings = []
 
@@ -333,11 +359,142 @@ def test_a_mirror_with_a_path_is_left_out_of_the_containers_dropin_with_a_warnin
 
 
 # ---------------------------------------------------------------------------
+# Registries other than Docker Hub, and the proof by a pull
+# ---------------------------------------------------------------------------
+
+GHCR = {'ghcr.io': ['http://127.0.0.1:15000/']}
+
+
+def certs(tree, consumer, registry):
+    base = 'containerd' if consumer == 'containerd' else 'docker'
+    return tree / 'etc' / base / 'certs.d' / registry / 'hosts.toml'
+
+
+def test_every_registry_gets_a_hosts_toml_and_dockerd_28_gets_its_own(tree, daemon_json):
+    tomllib = pytest.importorskip('tomllib')
+    fake = FakeDockerd(str(daemon_json), version='28.5.2', containerd_store=True)
+    result = writer_for(tree, fake, registry_mirrors=[OLD], containerd=True,
+                        registries=dict(GHCR, **{'quay.io': ['https://quay-mirror.example/']})).run()
+    assert result['changed'] is True and result['reloaded'] is False  # daemon.json already has the Docker Hub mirror
+    for registry in ('docker.io', 'ghcr.io', 'quay.io'):
+        assert is_ours(certs(tree, 'containerd', registry).read_text())
+    assert tomllib.loads(certs(tree, 'containerd', 'ghcr.io').read_text())['server'] == 'https://ghcr.io'
+    # dockerd keeps Docker Hub in registry-mirrors; its hosts.toml files are for the other registries.
+    assert not certs(tree, 'docker', 'docker.io').exists()
+    assert tomllib.loads(certs(tree, 'docker', 'quay.io').read_text())['host'] == {
+        'https://quay-mirror.example': {'capabilities': ['pull', 'resolve']}}
+    assert result['limits'] == []
+    assert result['unproven'] == [
+        'dockerd (containerd image store): pulls of %s are not proven to take the mirrors; docker info shows the '
+        'settings, not the path a pull takes. Give probe_images (docker_mirrors_probe_images) an image for it to '
+        'prove it with a pull' % registry for registry in ('docker.io', 'ghcr.io', 'quay.io')]
+
+
+def test_a_registry_left_out_loses_only_the_files_this_collection_wrote(tree, daemon_json):
+    fake = FakeDockerd(str(daemon_json), version='28.5.2')
+    writer_for(tree, fake, registry_mirrors=[OLD], containerd=True,
+               registries=dict(GHCR, **{'quay.io': ['https://q.example/']})).run()
+    theirs = certs(tree, 'containerd', 'registry.k8s.io')
+    theirs.parent.mkdir()
+    theirs.write_text('server = "https://registry.k8s.io"\n')
+    ca = certs(tree, 'docker', 'quay.io').parent / 'ca.crt'
+    ca.write_text('a CA of the host\n')
+    result = writer_for(tree, fake, registry_mirrors=[OLD], containerd=True, registries=GHCR).run()
+    assert sorted(result['written']) == sorted([str(certs(tree, 'containerd', 'quay.io')),
+                                                str(certs(tree, 'docker', 'quay.io'))])
+    assert not certs(tree, 'containerd', 'quay.io').parent.exists()  # its directory held nothing else
+    assert ca.read_text() == 'a CA of the host\n' and not certs(tree, 'docker', 'quay.io').exists()
+    assert theirs.read_text() == 'server = "https://registry.k8s.io"\n'
+    assert certs(tree, 'containerd', 'ghcr.io').exists() and certs(tree, 'docker', 'ghcr.io').exists()
+    again = writer_for(tree, fake, registry_mirrors=[OLD], containerd=True, registries=GHCR).run()
+    assert (again['changed'], again['written']) == (False, [])
+
+
+def test_the_graphdriver_and_docker_26_say_which_registries_dockerd_does_not_mirror(tree, daemon_json):
+    fake = FakeDockerd(str(daemon_json), version='28.5.2')
+    result = writer_for(tree, fake, registry_mirrors=[OLD], registries=GHCR).run()
+    assert result['limits'] == ['dockerd: pulls of ghcr.io go to the registry itself: Docker 28.5.2 uses the '
+                                'graphdriver image store, which ignores /etc/docker/certs.d/<registry>/hosts.toml '
+                                '(the containerd image store reads it)']
+    assert certs(tree, 'docker', 'ghcr.io').exists()  # ready for a switch of the store
+    old = FakeDockerd(str(daemon_json), version='26.1.5')
+    result = writer_for(tree, old, registry_mirrors=[OLD], registries=GHCR).run()
+    assert 'Docker 26.1.5 reads no hosts.toml' in result['limits'][0]
+    assert not certs(tree, 'docker', 'ghcr.io').exists()  # removed: this engine never reads it
+    assert result['unproven'] == []  # the graphdriver's docker info is the proof for Docker Hub
+
+
+def test_only_registries_and_no_docker_hub_mirror(tree, daemon_json):
+    fake = FakeDockerd(str(daemon_json))
+    result = writer_for(tree, fake, registry_mirrors=[], containerd=True, registries=GHCR).run()
+    assert json.loads(daemon_json.read_text()) == {'bridge': 'none', 'registry-mirrors': []}
+    assert certs(tree, 'containerd', 'ghcr.io').exists() and not certs(tree, 'containerd', 'docker.io').exists()
+    assert result['verified'] == [DOCKERD_CONSUMER]
+
+
+def test_a_probe_image_is_pulled_through_dockerd_after_a_change_and_removed_again(tree, daemon_json):
+    fake = FakeDockerd(str(daemon_json), version='28.5.2', containerd_store=True)
+    fake.pullable = {'ghcr.io/acme/hello:latest', 'docker.io/library/hello:latest'}
+    result = writer_for(tree, fake, registry_mirrors=[MIRROR], registries=GHCR,
+                        probe_images={'ghcr.io': 'acme/hello', 'docker.io': 'hello'}).run()
+    assert fake.pulled == ['docker.io/library/hello:latest', 'ghcr.io/acme/hello:latest']
+    assert fake.images == set()
+    assert result['verified'] == [
+        DOCKERD_CONSUMER,
+        'dockerd pulled docker.io/library/hello:latest through the mirrors of docker.io (sha256:%s)' % ('a' * 64),
+        'dockerd pulled ghcr.io/acme/hello:latest through the mirrors of ghcr.io (sha256:%s)' % ('a' * 64)]
+    assert result['unproven'] == []
+    # Nothing changed: nothing is pulled.
+    again = writer_for(tree, fake, registry_mirrors=[MIRROR], registries=GHCR,
+                       probe_images={'ghcr.io': 'acme/hello', 'docker.io': 'hello'}).run()
+    assert again['changed'] is False and len(fake.pulled) == 2
+
+
+def test_a_probe_image_the_host_has_is_not_pulled(tree, daemon_json):
+    fake = FakeDockerd(str(daemon_json), version='28.5.2', containerd_store=True)
+    fake.images = {'ghcr.io/acme/hello:latest'}
+    result = writer_for(tree, fake, registry_mirrors=[OLD], registries=GHCR,
+                        probe_images={'ghcr.io': 'acme/hello:latest'}).run()
+    assert fake.pulled == [] and fake.images == {'ghcr.io/acme/hello:latest'}
+    assert any('ghcr.io/acme/hello:latest is already on this host' in line for line in result['unproven'])
+
+
+def test_a_failed_proof_pull_puts_every_file_back(tree, daemon_json):
+    fake = FakeDockerd(str(daemon_json), version='28.5.2', containerd_store=True)
+    with pytest.raises(Failure) as failure:
+        writer_for(tree, fake, registry_mirrors=[MIRROR], containerd=True, registries=GHCR,
+                   probe_images={'ghcr.io': 'acme/missing:1.0'}).run()
+    assert 'could not pull the probe image ghcr.io/acme/missing:1.0 through the mirrors of ghcr.io' \
+        in str(failure.value)
+    assert 'manifest unknown' in str(failure.value) and 'restored byte for byte' in str(failure.value)
+    assert daemon_json.read_text() == LAB_TEXT
+    assert not (tree / 'etc' / 'containerd').exists() or not any((tree / 'etc' / 'containerd').rglob('hosts.toml'))
+    assert not certs(tree, 'docker', 'ghcr.io').exists()
+    assert fake.mirrors == [OLD]  # dockerd reloaded onto the old file
+
+
+@pytest.mark.parametrize('params, message', [
+    (dict(registries={'docker.io': [MIRROR]}), "names docker.io: Docker Hub's mirrors go in registry_mirrors"),
+    (dict(registries={'https://ghcr.io': [MIRROR]}), 'registries (docker_mirrors_registries)'),
+    (dict(registries={'ghcr.io': ['ftp://m.example/']}), "registries (docker_mirrors_registries)['ghcr.io']"),
+    (dict(registries=GHCR, probe_images={'quay.io': 'a/b'}), 'names quay.io, which is neither docker.io nor'),
+    (dict(registries=GHCR, probe_images={'ghcr.io': 'ghcr.io/acme/hello'}), "probe_images (docker_mirrors_probe_"),
+])
+def test_bad_registries_and_probe_images_are_refused_before_any_write(tree, daemon_json, params, message):
+    fake = FakeDockerd(str(daemon_json), version='28.5.2')
+    with pytest.raises(Refusal) as refusal:
+        writer_for(tree, fake, registry_mirrors=[MIRROR], containerd=True, **params).run()
+    assert message in str(refusal.value)
+    assert daemon_json.read_text() == LAB_TEXT and not (tree / 'etc' / 'containerd').exists()
+    assert fake.reloads() == []
+
+
+# ---------------------------------------------------------------------------
 # The renderers
 # ---------------------------------------------------------------------------
 
 def test_hosts_toml_lists_the_mirrors_in_order_pull_and_resolve_only():
-    text = render_hosts_toml(['http://127.0.0.1:15000/', 'https://10.1.2.3:8443/'], ['10.0.0.0/8'])
+    text = render_hosts_toml('docker.io', ['http://127.0.0.1:15000/', 'https://10.1.2.3:8443/'], ['10.0.0.0/8'])
     assert text.startswith('# ' + MANAGED_BY + '\n')
     tomllib = pytest.importorskip('tomllib')
     assert tomllib.loads(text) == {'server': 'https://registry-1.docker.io', 'host': {
@@ -346,13 +503,45 @@ def test_hosts_toml_lists_the_mirrors_in_order_pull_and_resolve_only():
     assert list(tomllib.loads(text)['host']) == ['http://127.0.0.1:15000', 'https://10.1.2.3:8443']
 
 
+def test_hosts_toml_of_another_registry_falls_back_to_that_registry():
+    tomllib = pytest.importorskip('tomllib')
+    text = render_hosts_toml('registry.corp.example:5000', ['https://mirror.example/'])
+    assert tomllib.loads(text) == {'server': 'https://registry.corp.example:5000', 'host': {
+        'https://mirror.example': {'capabilities': ['pull', 'resolve']}}}
+
+
+def test_hosts_toml_without_fallback_makes_the_last_mirror_the_server():
+    """containerd appends the server (or, without one, the registry) after the hosts: the last mirror is the server."""
+    tomllib = pytest.importorskip('tomllib')
+    text = render_hosts_toml('ghcr.io', ['https://a.example/', 'https://10.1.2.3:8443/'], ['10.0.0.0/8'],
+                             fallback=False)
+    assert tomllib.loads(text) == {
+        'server': 'https://10.1.2.3:8443', 'capabilities': ['pull', 'resolve'], 'skip_verify': True,
+        'host': {'https://a.example': {'capabilities': ['pull', 'resolve']}}}
+    assert 'ghcr.io' not in tomllib.loads(text)['server']
+    one = tomllib.loads(render_hosts_toml('ghcr.io', ['http://127.0.0.1:15000/'], fallback=False))
+    assert one == {'server': 'http://127.0.0.1:15000', 'capabilities': ['pull', 'resolve']}
+
+
 def test_containers_dropin_marks_plain_http_mirrors_insecure():
-    text = render_containers_dropin(['http://127.0.0.1:15000/', 'https://mirror.example/'])
+    text = render_containers_dropin({'docker.io': ['http://127.0.0.1:15000/', 'https://mirror.example/']})
     tomllib = pytest.importorskip('tomllib')
     assert tomllib.loads(text) == {'registry': [{'prefix': 'docker.io', 'location': 'docker.io', 'mirror': [
         {'location': '127.0.0.1:15000', 'insecure': True}, {'location': 'mirror.example'}]}]}
 
 
+def test_containers_dropin_has_one_registry_table_per_registry_and_no_fallback_on_request():
+    tomllib = pytest.importorskip('tomllib')
+    registries = {'docker.io': ['https://hub.example/'], 'ghcr.io': ['https://a.example/', 'http://127.0.0.1:15000/']}
+    assert tomllib.loads(render_containers_dropin(registries)) == {'registry': [
+        {'prefix': 'docker.io', 'location': 'docker.io', 'mirror': [{'location': 'hub.example'}]},
+        {'prefix': 'ghcr.io', 'location': 'ghcr.io', 'mirror': [
+            {'location': 'a.example'}, {'location': '127.0.0.1:15000', 'insecure': True}]}]}
+    assert tomllib.loads(render_containers_dropin(registries, fallback=False)) == {'registry': [
+        {'prefix': 'docker.io', 'location': 'hub.example'},
+        {'prefix': 'ghcr.io', 'location': '127.0.0.1:15000', 'insecure': True, 'mirror': [{'location': 'a.example'}]}]}
+
+
 def test_containers_dropin_is_none_when_every_mirror_has_a_path():
-    assert render_containers_dropin(['https://mirror.example/hub/']) is None
+    assert render_containers_dropin({'docker.io': ['https://mirror.example/hub/']}) is None
     assert containers_mirrors(['https://mirror.example/hub/'])[1] == ['https://mirror.example/hub']
