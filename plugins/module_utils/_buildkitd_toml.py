@@ -8,7 +8,7 @@
 Pure Python on purpose (no Ansible import): docker_daemon_config runs it on the
 managed host inside its transaction, and the unit tests call it directly.
 
-What buildkitd reads (moby/buildkit ``util/resolver``, checked at v0.2x)::
+What buildkitd reads (moby/buildkit ``util/resolver``, read in its 2026 source)::
 
     [registry."ghcr.io"]              # the registry as an image name spells it
       mirrors = ["mirror.corp:5000"]  # host[:port][/path], tried in order
@@ -32,6 +32,9 @@ What buildkitd reads (moby/buildkit ``util/resolver``, checked at v0.2x)::
 - buildkitd always appends the registry itself as the last host: a failing
   mirror (connection error, 404, any status >= 400) is skipped for the next one
   and in the end for the registry. No key turns that fallback off.
+- The file is read when buildkitd starts (no reload). ``docker buildx create
+  --config`` copies it into the builder's state when the builder is created;
+  a later change reaches that builder only when it is created again.
 
 Every line this module writes ends with the comment ``# buildfleet.mirrors``,
 and so does the header of every table it creates. A later run replaces or

@@ -129,6 +129,21 @@ def test_plan_insecure_by_ip_range_and_loopback_https():
     }
 
 
+@pytest.mark.parametrize('url, table, expected', [
+    ('https://localhost:5000/', 'localhost:5000', {'http': False}),
+    ('https://127.8.9.10/', '127.8.9.10', {'http': False}),
+    ('https://[::1]:5000/', '[::1]:5000', {'http': False}),
+    ('http://[::1]:5000/', '[::1]:5000', {'http': True}),
+    ('https://localhost.corp.example/', 'localhost.corp.example', None),
+    ('https://10.1.2.3/', '10.1.2.3', None),
+])
+def test_plan_https_on_loopback_says_so(url, table, expected):
+    # containerd's MatchLocalhost, which buildkitd applies when a mirror host's table has no http key.
+    tables, dummy = plan_buildkitd({'docker.io': [url]})
+    assert tables['docker.io'] == {'mirrors': [table]}
+    assert tables.get(table) == expected
+
+
 def test_plan_http_mirror_listed_insecure_gets_http_only():
     tables, dummy = plan_buildkitd({'docker.io': [HUB_LAB]}, ['127.0.0.1:15000'])
     assert tables['127.0.0.1:15000'] == {'http': True}
