@@ -77,7 +77,7 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_outpu
     render_containers_dropin,
     render_hosts_toml,
 )
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._buildkitd_toml import merge_buildkitd
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._buildkitd_toml import merge_buildkitd, plan_buildkitd
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import parse_image, validate_registry
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._transaction import Transaction
 
@@ -469,13 +469,19 @@ class DockerWriter:
         if buildkitd:
             current = _read(buildkitd)
             current_text = _text(current) if current is not None else None
-            if current_text is not None or (present and params.get('buildkitd')):
+            chosen = registries if present and params.get('buildkitd') else {}
+            if current_text is not None or chosen:
                 try:
-                    wanted[buildkitd] = merge_buildkitd(
-                        current_text, registries if present and params.get('buildkitd') else {}, insecure)
+                    wanted[buildkitd] = merge_buildkitd(current_text, chosen, insecure, path=buildkitd)
                 except ValueError as error:
-                    raise Refusal('%s: %s. The file was left untouched' % (buildkitd, error)) from None
+                    raise Refusal('%s. Nothing was written' % str(error).rstrip('.')) from None
                 self.merged_files.add(buildkitd)
+                left_out = plan_buildkitd(chosen, insecure)[1] if chosen else []
+                if left_out:
+                    self.host.warn(
+                        '%s: buildkitd puts a mirror\'s path after /v2 (dockerd and containerd put /v2 after it), so '
+                        'mirrors with a path are left out of %s' % (', '.join(
+                            '%s (for %s)' % (redact_url(url), registry) for registry, url in left_out), buildkitd))
         for path, content in wanted.items():
             if content is not None:
                 check_toml(content, path)
@@ -579,9 +585,9 @@ class DockerWriter:
             found.append('dockerd: registry-mirrors always falls back to Docker Hub when no mirror answers; '
                          'fallback=false cannot be enforced for docker.io pulls through dockerd')
         if params.get('buildkitd') and params.get('buildkitd_toml'):
-            found.append('buildkitd: running buildkitd daemons and docker buildx builders read %s only when they '
-                         'start or are created (docker buildx create --config); nothing was restarted'
-                         % params['buildkitd_toml'])
+            found.append('buildkitd: running buildkitd daemons read %s only when they start, and docker buildx '
+                         'create --config copies it into a builder when the builder is created (remove and create '
+                         'the builder again); nothing was restarted' % params['buildkitd_toml'])
             if not params.get('fallback', True):
                 found.append('buildkitd: falls back to the registry itself when its mirrors fail; fallback=false '
                              'cannot be enforced for BuildKit')
@@ -731,7 +737,7 @@ class DockerWriter:
             if two_phase:
                 txn.write(self.path, render_daemon_json(emptied, indent), daemon_mode,
                           backup=existed and params['backup'])
-            for path, text, dummy in changes:
+            for path, text, before in changes:
                 if text is None:
                     # A registry's directory goes with its hosts.toml when nothing else (a CA, a key) is in it.
                     txn.remove(path, prune_empty_dir=os.path.basename(path) == 'hosts.toml')

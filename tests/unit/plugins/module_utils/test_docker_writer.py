@@ -489,6 +489,53 @@ def test_bad_registries_and_probe_images_are_refused_before_any_write(tree, daem
     assert fake.reloads() == []
 
 
+BUILDKITD_OWN = '# the host\'s own\ndebug = true\n\n[registry."docker.io"]\n  ca = ["/etc/ssl/corp.pem"]\n'
+
+
+def test_buildkitd_toml_gets_every_registry_keeps_the_rest_and_goes_back_on_false(tree, daemon_json):
+    tomllib = pytest.importorskip('tomllib')
+    path = tree / 'etc' / 'buildkit' / 'buildkitd.toml'
+    path.parent.mkdir(parents=True)
+    path.write_text(BUILDKITD_OWN)
+    path.chmod(0o600)
+    fake = FakeDockerd(str(daemon_json))
+    result = writer_for(tree, fake, registry_mirrors=[MIRROR], registries=GHCR, buildkitd=True).run()
+    assert str(path) in result['written'] and str(path) in result['backup_files']
+    parsed = tomllib.loads(path.read_text())
+    assert parsed['debug'] is True
+    assert parsed['registry']['docker.io'] == {'ca': ['/etc/ssl/corp.pem'], 'mirrors': ['mirror.corp.example.com']}
+    assert parsed['registry']['ghcr.io'] == {'mirrors': ['127.0.0.1:15000']}
+    assert parsed['registry']['127.0.0.1:15000'] == {'http': True}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text().startswith("# the host's own\n")
+    assert any(line.startswith('buildkitd: running buildkitd daemons read') for line in result['limits'])
+    again = writer_for(tree, fake, registry_mirrors=[MIRROR], registries=GHCR, buildkitd=True).run()
+    assert (again['changed'], again['written']) == (False, [])
+    back = writer_for(tree, fake, registry_mirrors=[MIRROR], registries=GHCR, buildkitd=False).run()
+    assert back['written'] == [str(path)] and path.read_text() == BUILDKITD_OWN
+
+
+def test_a_buildkitd_toml_the_writer_cannot_edit_safely_is_refused_with_the_host_untouched(tree, daemon_json):
+    path = tree / 'etc' / 'buildkit' / 'buildkitd.toml'
+    path.parent.mkdir(parents=True)
+    theirs = '[registry."ghcr.io"]\n  mirrors = ["their-mirror.example"]\n'
+    path.write_text(theirs)
+    fake = FakeDockerd(str(daemon_json))
+    with pytest.raises(Refusal) as refusal:
+        writer_for(tree, fake, registry_mirrors=[MIRROR], registries=GHCR, containerd=True, buildkitd=True).run()
+    assert str(path) in str(refusal.value) and 'Nothing was written' in str(refusal.value)
+    assert path.read_text() == theirs and daemon_json.read_text() == LAB_TEXT
+    assert not (tree / 'etc' / 'containerd').exists() and fake.reloads() == []
+
+
+def test_a_new_buildkitd_toml_is_the_collections_and_goes_with_state_absent(tree, daemon_json):
+    path = tree / 'etc' / 'buildkit' / 'buildkitd.toml'
+    fake = FakeDockerd(str(daemon_json))
+    result = writer_for(tree, fake, registry_mirrors=[MIRROR], buildkitd=True).run()
+    assert is_ours(path.read_text()) and str(path.parent) in result['created_directories']
+    gone = writer_for(tree, fake, state='absent', registry_mirrors=[MIRROR], buildkitd=True).run()
+    assert str(path) in gone['written'] and not path.exists()
+
+
 # ---------------------------------------------------------------------------
 # The renderers
 # ---------------------------------------------------------------------------
