@@ -449,9 +449,9 @@ class DockerWriter:
         hosts_files(params['containerd_certs_dir'], registries if params['containerd'] else {},
                     'containerd (ctr --hosts-dir, nerdctl, the CRI plugin\'s registry config_path)')
         if params.get('docker_certs_dir'):
-            dockerd_registries = {registry: urls for registry, urls in registries.items() if registry != DOCKER_HUB}
-            hosts_files(params['docker_certs_dir'],
-                        dockerd_registries if self.dockerd_reads_hosts_toml() else {},
+            # Docker Hub too: on the containerd image store its hosts.toml replaces registry-mirrors entirely (the
+            # same mirrors, so docker info tells the truth), and it is how fallback=false holds for Docker Hub there.
+            hosts_files(params['docker_certs_dir'], registries if self.dockerd_reads_hosts_toml() else {},
                         "dockerd's containerd image store (Docker 28 and newer)")
         dropin = params['containers_dropin']
         text = None
@@ -581,9 +581,11 @@ class DockerWriter:
                 why = ('Docker %s uses the graphdriver image store, which ignores /etc/docker/certs.d/<registry>/'
                        'hosts.toml (the containerd image store reads it)' % self.engine['version'])
             found.append('dockerd: pulls of %s go to the registry itself: %s' % (', '.join(others), why))
-        if not params.get('fallback', True) and mirrors and self.engine['installed']:
+        hosts_toml_store = self.engine['containerd_store'] and self.dockerd_reads_hosts_toml()
+        if not params.get('fallback', True) and mirrors and self.engine['installed'] and not hosts_toml_store:
             found.append('dockerd: registry-mirrors always falls back to Docker Hub when no mirror answers; '
-                         'fallback=false cannot be enforced for docker.io pulls through dockerd')
+                         'fallback=false cannot be enforced for docker.io pulls through dockerd with this image store '
+                         '(the containerd image store of Docker 28 and newer reads hosts.toml, where it can)')
         if params.get('buildkitd') and params.get('buildkitd_toml'):
             found.append('buildkitd: running buildkitd daemons read %s only when they start, and docker buildx '
                          'create --config copies it into a builder when the builder is created (remove and create '
@@ -744,12 +746,12 @@ class DockerWriter:
                 elif path == self.path:
                     if not two_phase:
                         txn.write(path, text, daemon_mode, backup=existed and params['backup'])
-                elif path in self.merged_files and before:
-                    # A file of the host's own that now also holds the mirrors: its mode kept, a backup first.
-                    txn.write(path, text, stat.S_IMODE(os.stat(path).st_mode),
-                              backup=params['backup'] and not is_ours(before))
                 else:
-                    txn.write(path, text, NEW_FILE_MODE)
+                    # A file of the host's own (buildkitd.toml, or a hosts.toml someone else wrote) is backed up
+                    # first; a merged file keeps its mode.
+                    mode = stat.S_IMODE(os.stat(path).st_mode) if path in self.merged_files and before \
+                        else NEW_FILE_MODE
+                    txn.write(path, text, mode, backup=bool(before) and params['backup'] and not is_ours(before))
             if needs_reload:
                 self.reload_and_verify(*managed_values(emptied, mirrors is not None, insecure is not None))
                 if two_phase:

@@ -113,8 +113,9 @@ def render_containers_dropin(registries, insecure_registries=None, fallback=True
 
     containers-registries.conf reads a path in a mirror location as a repository namespace, not as the place of the
     registry API as dockerd does, so mirrors with a path are left out (see :func:`containers_mirrors`). A registry
-    whose mirrors all have a path is left out. Without ``fallback``, the registry's ``location`` is its last mirror
-    (the tools try the mirrors, then the location), so pulls never reach the registry itself.
+    whose mirrors all have a path is left out. Without ``fallback``, the registry is ``blocked``: the tools still
+    try its mirrors in order, and never the registry itself (a pull fails with "registry ... is blocked" when no
+    mirror serves it).
     """
     lines = [
         '# ' + MANAGED_BY,
@@ -128,17 +129,12 @@ def render_containers_dropin(registries, insecure_registries=None, fallback=True
         if not usable:
             continue
         written = True
-        lines += ['', '[[registry]]', 'prefix = %s' % _toml_string(registry)]
-        if fallback:
-            lines.append('location = %s' % _toml_string(registry))
-            mirrors = usable
-        else:
-            last = usable[-1]
-            lines += ['# No fallback: the last mirror is the location, so pulls never go to %s itself.' % registry,
-                      'location = %s' % _toml_string(last['netloc'])]
-            lines += _insecure_lines(last)
-            mirrors = usable[:-1]
-        for host in mirrors:
+        lines += ['', '[[registry]]', 'prefix = %s' % _toml_string(registry),
+                  'location = %s' % _toml_string(registry)]
+        if not fallback:
+            lines += ['# No fallback: the mirrors below are tried in order, %s itself never.' % registry,
+                      'blocked = true']
+        for host in usable:
             lines += ['', '[[registry.mirror]]', 'location = %s' % _toml_string(host['netloc'])]
             lines += _insecure_lines(host)
     return '\n'.join(lines) + '\n' if written else None

@@ -379,8 +379,9 @@ def test_every_registry_gets_a_hosts_toml_and_dockerd_28_gets_its_own(tree, daem
     for registry in ('docker.io', 'ghcr.io', 'quay.io'):
         assert is_ours(certs(tree, 'containerd', registry).read_text())
     assert tomllib.loads(certs(tree, 'containerd', 'ghcr.io').read_text())['server'] == 'https://ghcr.io'
-    # dockerd keeps Docker Hub in registry-mirrors; its hosts.toml files are for the other registries.
-    assert not certs(tree, 'docker', 'docker.io').exists()
+    # Docker Hub gets dockerd's hosts.toml too: on the containerd image store it replaces registry-mirrors.
+    assert tomllib.loads(certs(tree, 'docker', 'docker.io').read_text())['host'] == {
+        OLD.rstrip('/'): {'capabilities': ['pull', 'resolve']}}
     assert tomllib.loads(certs(tree, 'docker', 'quay.io').read_text())['host'] == {
         'https://quay-mirror.example': {'capabilities': ['pull', 'resolve']}}
     assert result['limits'] == []
@@ -402,6 +403,7 @@ def test_a_registry_left_out_loses_only_the_files_this_collection_wrote(tree, da
     result = writer_for(tree, fake, registry_mirrors=[OLD], containerd=True, registries=GHCR).run()
     assert sorted(result['written']) == sorted([str(certs(tree, 'containerd', 'quay.io')),
                                                 str(certs(tree, 'docker', 'quay.io'))])
+    assert certs(tree, 'docker', 'docker.io').exists()
     assert not certs(tree, 'containerd', 'quay.io').parent.exists()  # its directory held nothing else
     assert ca.read_text() == 'a CA of the host\n' and not certs(tree, 'docker', 'quay.io').exists()
     assert theirs.read_text() == 'server = "https://registry.k8s.io"\n'
@@ -457,6 +459,27 @@ def test_a_probe_image_the_host_has_is_not_pulled(tree, daemon_json):
                         probe_images={'ghcr.io': 'acme/hello:latest'}).run()
     assert fake.pulled == [] and fake.images == {'ghcr.io/acme/hello:latest'}
     assert any('ghcr.io/acme/hello:latest is already on this host' in line for line in result['unproven'])
+
+
+def test_a_hosts_toml_someone_else_wrote_is_backed_up_before_it_is_replaced(tree, daemon_json):
+    theirs = certs(tree, 'containerd', 'ghcr.io')
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text('server = "https://ghcr.io"\n')
+    fake = FakeDockerd(str(daemon_json))
+    result = writer_for(tree, fake, registry_mirrors=[OLD], containerd=True, registries=GHCR).run()
+    assert is_ours(theirs.read_text())
+    assert open(result['backup_files'][str(theirs)]).read() == 'server = "https://ghcr.io"\n'
+
+
+def test_without_fallback_only_the_containerd_store_enforces_it_for_docker_hub(tree, daemon_json):
+    tomllib = pytest.importorskip('tomllib')
+    store = FakeDockerd(str(daemon_json), version='28.5.2', containerd_store=True)
+    result = writer_for(tree, store, registry_mirrors=[OLD], fallback=False).run()
+    assert result['limits'] == []
+    assert tomllib.loads(certs(tree, 'docker', 'docker.io').read_text())['server'] == OLD.rstrip('/')
+    graphdriver = FakeDockerd(str(daemon_json), version='28.5.2')
+    result = writer_for(tree, graphdriver, registry_mirrors=[OLD], fallback=False).run()
+    assert result['limits'][0].startswith('dockerd: registry-mirrors always falls back to Docker Hub')
 
 
 def test_a_failed_proof_pull_puts_every_file_back(tree, daemon_json):
@@ -584,9 +607,11 @@ def test_containers_dropin_has_one_registry_table_per_registry_and_no_fallback_o
         {'prefix': 'docker.io', 'location': 'docker.io', 'mirror': [{'location': 'hub.example'}]},
         {'prefix': 'ghcr.io', 'location': 'ghcr.io', 'mirror': [
             {'location': 'a.example'}, {'location': '127.0.0.1:15000', 'insecure': True}]}]}
+    # Without the fallback the registry is blocked: podman still tries its mirrors, never the registry itself.
     assert tomllib.loads(render_containers_dropin(registries, fallback=False)) == {'registry': [
-        {'prefix': 'docker.io', 'location': 'hub.example'},
-        {'prefix': 'ghcr.io', 'location': '127.0.0.1:15000', 'insecure': True, 'mirror': [{'location': 'a.example'}]}]}
+        {'prefix': 'docker.io', 'location': 'docker.io', 'blocked': True, 'mirror': [{'location': 'hub.example'}]},
+        {'prefix': 'ghcr.io', 'location': 'ghcr.io', 'blocked': True, 'mirror': [
+            {'location': 'a.example'}, {'location': '127.0.0.1:15000', 'insecure': True}]}]}
 
 
 def test_containers_dropin_is_none_when_every_mirror_has_a_path():
