@@ -2,7 +2,7 @@
 # Build the offline lab images from Debian packages: debootstrap a root
 # filesystem, add our files, `docker import` it. No image registry is used.
 #
-#   tests/images/build.sh [bullseye|bookworm|trixie|mirror ...]   (default: all)
+#   tests/images/build.sh [bullseye|bookworm|trixie|docker28|mirror ...]   (default: all)
 #
 # An image is rebuilt only when its recipe changes: each carries the label
 # org.buildfleet.recipe with a hash of everything that shapes it (this script,
@@ -44,6 +44,15 @@ instance_packages() {
   fi
   echo "$pkgs"
 }
+# docker28: the trixie instance with today's engines, Docker 28.5, containerd 2.1
+# and buildx 0.29, taken from Debian 14 forky. Forky itself cannot be the image:
+# its systemd no longer boots as PID 1 on a cgroup v1 host (these machines and CI).
+# Its engine packages come in over the trixie root filesystem through an apt pin.
+docker28_packages() {
+  instance_packages trixie | tr , '\n' | grep -vxE 'docker\.io|docker-cli|containerd' | paste -sd,
+}
+docker28_forky_packages="docker.io docker-cli containerd docker-buildx"
+
 mirror_packages() {
   echo "systemd,systemd-sysv,dbus,python3,ca-certificates,curl,openssl,busybox-static,docker-registry,iproute2,procps"
 }
@@ -52,6 +61,7 @@ mirror_packages() {
 recipe_hash() {
   local name=$1 packages=$2 files=instance
   [ "$name" = mirror ] && files=mirror
+  case "$name" in trixie-docker28*) packages="$packages $docker28_forky_packages" ;; esac
   { cat "$here/build.sh"; [ "$files" = mirror ] && cat "$here/lab.env"
     find "$here/files/$files" -type f | sort | xargs cat; echo "$name $packages"; } \
     | sha256sum | cut -c1-16
@@ -117,6 +127,56 @@ build_instance() {
   rm -rf "$rootfs"
 }
 
+# Install the engine packages from forky into a trixie root filesystem: forky
+# has priority 100 (never picked unless asked for), the named packages are asked
+# for by release; whatever else apt needs stays trixie where trixie satisfies it.
+# Forky's Release file is past its Valid-Until on the package mirror.
+install_forky_engines() {
+  local rootfs=$1 pkg pkgs=()
+  for pkg in $docker28_forky_packages; do pkgs+=("$pkg/forky"); done
+  echo "deb $(apt_mirror) forky main" > "$rootfs/etc/apt/sources.list.d/forky.list"
+  printf 'Package: *\nPin: release n=forky\nPin-Priority: 100\n' > "$rootfs/etc/apt/preferences.d/forky"
+  log "installing forky's ${docker28_forky_packages// /, } (log: $rootfs.log)"
+  if ! { chroot "$rootfs" apt-get -o Acquire::Check-Valid-Until=false update \
+      && DEBIAN_FRONTEND=noninteractive chroot "$rootfs" apt-get -o Acquire::Check-Valid-Until=false \
+        install -y --no-install-recommends "${pkgs[@]}"; } >>"$rootfs.log" 2>&1; then
+    tail -n 30 "$rootfs.log" >&2
+    log "installing forky's engines failed"
+    return 1
+  fi
+  # What came from forky, for the build log: the engines and whatever they pulled in.
+  grep -oE ' forky/main [a-z0-9]+ [^ ]+ [a-z0-9]+ [^ ]+' "$rootfs.log" | awk '{print "images: from forky: " $3 " " $5}' >&2 || true
+  # The instances never reach forky again: apt there sees trixie only.
+  rm -f "$rootfs/etc/apt/sources.list.d/forky.list" "$rootfs/etc/apt/preferences.d/forky"
+  chroot "$rootfs" apt-get clean
+  rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*.log "$rootfs"/var/log/apt/*
+}
+
+# Two images from one root filesystem: buildfleet-test/debian:trixie-docker28
+# with the classic graphdriver, and ...:trixie-docker28-cs with the containerd
+# image store ("features": {"containerd-snapshotter": true} in daemon.json).
+build_docker28() {
+  local tag="$BUILDFLEET_IMAGE_PREFIX/debian:trixie-docker28" tag_cs="$BUILDFLEET_IMAGE_PREFIX/debian:trixie-docker28-cs"
+  local packages recipe recipe_cs rootfs
+  packages=$(docker28_packages)
+  recipe=$(recipe_hash trixie-docker28 "$packages"); recipe_cs=$(recipe_hash trixie-docker28-cs "$packages")
+  if [ "${FORCE:-0}" != 1 ] && [ "$(image_recipe "$tag")" = "$recipe" ] && [ "$(image_recipe "$tag_cs")" = "$recipe_cs" ]; then
+    log "$tag and $tag_cs are up to date ($recipe, $recipe_cs)"; return 0
+  fi
+  rootfs="$workdir/trixie-docker28"
+  debootstrap_rootfs trixie "$packages" "$rootfs"
+  install_forky_engines "$rootfs"
+  mask_units "$rootfs"
+  chroot "$rootfs" useradd --create-home --shell /bin/bash --groups docker builder
+  echo "buildfleet-docker28" > "$rootfs/etc/hostname"
+  install -D -m 0644 "$here/files/instance/daemon.json" "$rootfs/etc/docker/daemon.json"
+  import_rootfs "$rootfs" "$tag" "$recipe"
+  echo "buildfleet-docker28-cs" > "$rootfs/etc/hostname"
+  install -D -m 0644 "$here/files/instance/daemon.containerd-store.json" "$rootfs/etc/docker/daemon.json"
+  import_rootfs "$rootfs" "$tag_cs" "$recipe_cs"
+  rm -rf "$rootfs"
+}
+
 build_mirror() {
   local tag="$BUILDFLEET_IMAGE_PREFIX/mirror:latest"
   local packages recipe rootfs
@@ -141,36 +201,42 @@ build_mirror() {
 
 # Put a Docker Hub-named image (library/hello) into the mirror's registry
 # storage with a real `docker push`, by running the registry from the new root
-# filesystem on a loopback port for the length of the push.
+# filesystem on a loopback port for the length of the push. The same image goes
+# in as acme/hello too: the name of an image on another registry (ghcr.io/acme/hello
+# in the tests), which only a mirror of that registry can serve here.
 seed_registry() {
   local rootfs=$1 port=$BUILDFLEET_SEED_PORT
-  local hello="$workdir/hello"
+  local hello="$workdir/hello" repo
   rm -rf "$hello"; mkdir -p "$hello/bin"
   cp "$rootfs/bin/busybox" "$hello/bin/busybox"
   ln -s busybox "$hello/bin/sh"
   tar --numeric-owner -C "$hello" -c . | docker import \
     --change 'CMD ["/bin/busybox", "echo", "Hello from the buildfleet lab mirror"]' \
     - "127.0.0.1:$port/library/hello:latest" >/dev/null
+  docker tag "127.0.0.1:$port/library/hello:latest" "127.0.0.1:$port/acme/hello:latest"
   REGISTRY_HTTP_ADDR="127.0.0.1:$port" chroot "$rootfs" /usr/bin/docker-registry serve /etc/buildfleet/registry.yml \
     >"$workdir/seed-registry.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 30); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 1; done
-  docker push "127.0.0.1:$port/library/hello:latest" >/dev/null
+  for repo in library/hello acme/hello; do
+    docker push "127.0.0.1:$port/$repo:latest" >/dev/null
+    docker rmi "127.0.0.1:$port/$repo:latest" >/dev/null
+  done
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  docker rmi "127.0.0.1:$port/library/hello:latest" >/dev/null
   rm -rf "$hello"
-  log "seeded library/hello into the mirror's registry"
+  log "seeded library/hello and acme/hello into the mirror's registry"
 }
 
 command -v debootstrap >/dev/null || {
   log "installing debootstrap"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 mkdir -p "$workdir"
 
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mirror bullseye bookworm trixie)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(mirror bullseye bookworm trixie docker28)
 for target in "${targets[@]}"; do
   case "$target" in
     bullseye|bookworm|trixie) build_instance "$target" ;;
+    docker28) build_docker28 ;;
     mirror) build_mirror ;;
-    *) log "unknown image '$target' (bullseye, bookworm, trixie, mirror)"; exit 2 ;;
+    *) log "unknown image '$target' (bullseye, bookworm, trixie, docker28, mirror)"; exit 2 ;;
   esac
 done
