@@ -787,13 +787,14 @@ def fetch_token(probe, fetch, deadline, challenge, asked_url):
     realm = (challenge.get('realm') or '').strip()
     if not realm:
         raise Refused(401, '%s: the mirror asked for a Bearer token without naming its realm' % cannot)
-    realm = _without_userinfo(realm) if '://' in realm else realm
     shown = redact_url(realm)
     try:
+        realm = _without_userinfo(realm) if '://' in realm else realm
         parts = urlsplit(realm)
         parts.port  # pylint: disable=pointless-statement  # urlsplit checks the port only when it is read
     except ValueError:
         raise Refused(401, '%s: the token realm %s is not a valid URL' % (cannot, shown)) from None
+    shown = redact_url(realm)
     scheme = parts.scheme.lower()
     if scheme not in ('http', 'https') or not parts.hostname:
         raise Refused(401, '%s: the token realm %s is not an http or https URL with a host; not asked'

@@ -129,12 +129,13 @@ class RegistryServer(_Base):
     with a Bearer challenge for that realm (``service`` and ``scope`` included unless ``challenge`` is given).
     ``head_status``: answer every HEAD of a manifest with this status (405, 501) instead.
     ``basic``: (user, password) that /v2/ and the manifests want, with a Basic challenge.
+    ``redirect_manifests_to``: answer every manifest request with a 307 to this base URL (same path).
     ``own_token``: serve a token service at ``/token`` on this server too (then pass realm=server.url + '/token'
     once started, with :meth:`use_own_realm`); it wants ``basic`` credentials when those are set.
     """
 
     def __init__(self, images=None, realm=None, service='registry.test', challenge=None, head_status=None,
-                 basic=None, digest_header=True, tls_context=None, own_token=False):
+                 basic=None, digest_header=True, tls_context=None, own_token=False, redirect_manifests_to=None):
         self.images = dict(images or {})
         self.realm = realm
         self.service = service
@@ -143,6 +144,7 @@ class RegistryServer(_Base):
         self.basic = basic
         self.digest_header = digest_header
         self.own_token = own_token
+        self.redirect_manifests_to = redirect_manifests_to
         super().__init__(tls_context)
         if own_token:
             self.realm = self.url + '/token'
@@ -181,6 +183,9 @@ class RegistryServer(_Base):
             handler.send(404, headers, _error('NAME_UNKNOWN', 'not served here'), seen.method)
             return
         repository, dummy, reference = seen.path[len('/v2/'):].partition('/manifests/')
+        if self.redirect_manifests_to is not None:
+            handler.send(307, {'Location': self.redirect_manifests_to + handler.path}, b'', seen.method)
+            return
         if seen.method == 'HEAD' and self.head_status is not None:
             handler.send(self.head_status, headers, b'', seen.method)
             return

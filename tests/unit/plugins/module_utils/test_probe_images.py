@@ -175,6 +175,18 @@ def test_mirror_without_probe_image_reports_registry_and_null_image(servers):
     assert mirror.manifest_requests() == []
 
 
+def test_a_manifest_redirect_to_another_host_is_followed_without_credentials(servers):
+    storage = servers(RegistryServer, images={'acme/hello': ['latest']})
+    mirror = servers(RegistryServer, redirect_manifests_to=storage.url)
+    url = with_userinfo(mirror.url, 'ci-bot:Pw4Mirror')
+    report = check(registries={'ghcr.io': [url]}, probe_images={'ghcr.io': image('acme/hello', 'ghcr.io')})
+    probe = only_probe(report)
+    assert (probe['reachable'], probe['digest']) == (True, MANIFEST_DIGEST), probe['error']
+    assert probe['redirected_to'] == storage.url + '/v2/acme/hello/manifests/latest?ns=ghcr.io'
+    assert mirror.manifest_requests()[0].header('Authorization') == basic('ci-bot', 'Pw4Mirror')
+    assert [seen.header('Authorization') for seen in storage.manifest_requests()] == [None]
+
+
 # ---------------------------------------------------------------------------
 # One URL for two registries, require
 # ---------------------------------------------------------------------------
@@ -319,6 +331,7 @@ def test_an_https_realm_for_an_https_mirror_works(servers, tls_files):
     ('Bearer realm="/token"', 'the token realm /token is not an http or https URL with a host; not asked'),
     ('Bearer realm="http://127.0.0.1:99999/token"', 'the token realm http://127.0.0.1:99999/token is not a valid URL'),
     ('Basic realm="x", Bearer realm=""', 'the mirror asked for a Bearer token without naming its realm'),
+    ('Bearer realm="http://[::1/token"', 'the token realm http://[::1/token is not a valid URL'),
 ])
 def test_unusable_realms_are_refused(servers, challenge, reason):
     mirror = servers(RegistryServer, images={'acme/hello': ['latest']}, challenge=challenge)
