@@ -21,6 +21,7 @@ import re
 import unicodedata
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
+    redact_url,
     show,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
@@ -60,6 +61,28 @@ def _odd_character(value):
         if unicodedata.category(char) in ('Cc', 'Cf'):
             return 'the control character U+%04X' % ord(char)
     return None
+
+
+_ESCAPES = {'\n': '\\n', '\t': '\\t', '\r': '\\r'}
+_DIGEST_SHAPED = re.compile(r'[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*(?::[0-9A-Fa-f]*)\Z', re.ASCII)
+
+
+def _show_reference(ref):
+    """Quote an image reference for a message as show() does, but keep a digest: its '@' is no userinfo.
+
+    A URL, or an '@' followed by anything but a digest's shape ('user:pw@host:5000/x'), is redacted by show().
+    """
+    if '://' in ref or ('@' in ref and not _DIGEST_SHAPED.match(ref.rpartition('@')[2])):
+        return show(ref)
+    escaped = []
+    for char in ref:
+        if char in _ESCAPES:
+            escaped.append(_ESCAPES[char])
+        elif unicodedata.category(char) in ('Cc', 'Cf'):
+            escaped.append('\\u%04x' % ord(char))
+        else:
+            escaped.append(char)
+    return "'%s'" % ''.join(escaped)
 
 
 def _valid_port(port):
@@ -108,7 +131,7 @@ def validate_registry(host, name):
                           % (subject, REGISTRY_FORM))
     if '/' in host:
         raise PolicyError("%s has a path ('/%s'); give the registry name alone, as %s"
-                          % (subject, host.partition('/')[2], REGISTRY_FORM))
+                          % (subject, redact_url(host.partition('/')[2]), REGISTRY_FORM))
     if '?' in host or '#' in host:
         raise PolicyError('%s has a query or fragment; give the registry name alone, as %s' % (subject, REGISTRY_FORM))
     if host.startswith('['):
@@ -160,7 +183,7 @@ def parse_image(ref, registry, name):
     ``<registry>/<repository>:<tag>`` (``@<digest>`` appended when given).
     """
     require_string(ref, name)
-    subject = '%s %s' % (name, show(ref))
+    subject = '%s %s' % (name, _show_reference(ref))
     odd = _odd_character(ref)
     if odd:
         raise PolicyError('%s contains %s; give the image as its path on %s, such as acme/hello:1.2'
@@ -170,9 +193,9 @@ def parse_image(ref, registry, name):
                           % (subject, registry))
     first, slash, rest = ref.partition('/')
     if slash and _looks_like_registry(first):
-        hint = ' (%s)' % show(rest) if first.lower() == registry.lower() and rest else ''
+        hint = ' (%s)' % _show_reference(rest) if first.lower() == registry.lower() and rest else ''
         raise PolicyError('%s starts with a registry host (%s); give the path on %s without the registry%s'
-                          % (subject, first, registry, hint))
+                          % (subject, redact_url(first), registry, hint))
     path, tag, digest = _split_reference(ref)
     if not path:
         raise PolicyError('%s has no repository; give the image as its path on %s, such as acme/hello:1.2'

@@ -13,7 +13,11 @@ follows a redirect, and returns an :class:`HttpAnswer` for any HTTP answer,
 whatever its status (404 and 500 are answers, not failures); it raises when no
 HTTP answer came (deadline passed, refused connection, TLS failure, name
 resolution failure...). It reads at most ``body_limit`` bytes of a 2xx answer's
-body and nothing of any other answer's. :class:`HttpFetcher` is the real one:
+body and nothing of any other answer's. The manifest probe of an image also
+passes ``method`` (``HEAD`` or ``GET``), ``headers`` (``Accept``, a Bearer
+``Authorization``) and ``error_body_limit`` (bytes of a non-2xx body to read,
+for the registry's error code); a fetch that never probes images need not take
+them. :class:`HttpFetcher` is the real one:
 it opens the connection itself, so that ``timeout`` is a wall-clock deadline
 whatever the server does (trickled headers, endless ``100 Continue``, a body
 that never ends), which per-read socket timeouts cannot promise.
@@ -35,18 +39,23 @@ import json
 import math
 import netrc
 import os
+import re
 import socket
 import ssl
 import threading
 import time
 import urllib.request
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.error import URLError
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     escape_module_path,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import (
+    DOCKER_HUB,
+    DOCKER_HUB_ALIASES,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     has_credentials,
@@ -60,6 +69,17 @@ REGISTRY_API_VERSION_HEADER = 'Docker-Distribution-API-Version'
 
 # What one probe may read: a registry's /v2/ body is '{}', a redirect's body is never needed.
 REGISTRY_BODY_LIMIT = 64 * 1024
+# A token service's JSON answer, and the JSON error of a manifest request (read for its error code only).
+TOKEN_BODY_LIMIT = 64 * 1024
+ERROR_BODY_LIMIT = 16 * 1024
+# What a manifest request accepts: what containerd and dockerd ask for when they resolve an image.
+MANIFEST_MEDIA_TYPES = (
+    'application/vnd.oci.image.index.v1+json',
+    'application/vnd.oci.image.manifest.v1+json',
+    'application/vnd.docker.distribution.manifest.list.v2+json',
+    'application/vnd.docker.distribution.manifest.v2+json',
+)
+CONTENT_DIGEST_HEADER = 'Docker-Content-Digest'
 # Status lines and headers of one answer (interim 100 Continue answers included).
 HEAD_LIMIT = 64 * 1024
 MAX_REDIRECTS = 5
@@ -97,6 +117,15 @@ class HttpAnswer:
 
 
 @dataclass(frozen=True)
+class ProbeImage:
+    """An image on a registry, as _image_refs.parse_image reads it: what a manifest request asks for."""
+
+    repository: str     # library/hello
+    reference: str      # a tag, or a digest
+    shown: str          # docker.io/library/hello:latest
+
+
+@dataclass(frozen=True)
 class Probe:
     """One request to make: which caller URL it checks, what to GET and what counts as an answer."""
 
@@ -110,6 +139,8 @@ class Probe:
     registry: bool = False  # judged as a Registry HTTP API v2 base (see judge_registry)
     body_limit: int = 0     # bytes of a 2xx body the judgement needs
     follow_other_hosts: bool = True  # follow a redirect to another host (Go does; dockerd's /v2/ check does not)
+    upstream: str | None = None     # registry probes: the registry the mirror stands in for (docker.io, ghcr.io...)
+    image: ProbeImage | None = None  # registry probes: an image whose manifest the mirror must serve
 
     def accepts(self, status):
         return status in self.accepted if self.accepted else status < 500
@@ -126,18 +157,28 @@ class Outcome:
     attempts: int
     answer: HttpAnswer | None = None
     redirected_to: str | None = None    # the URL that gave the answer, when redirects were followed
+    request_url: str | None = None      # the last URL asked, when it is not the probe's target (a manifest)
+    digest: str | None = None           # the manifest's Docker-Content-Digest, for a probe with an image
 
 
 class ProbeError(Exception):
     """A probe's failure whose message is already fit to show (redacted)."""
 
 
-class RedirectRefused(ProbeError):
-    """A redirect this probe does not follow; its 3xx answer is the probe's definite answer."""
+class Refused(ProbeError):
+    """A definite answer that makes the mirror unreachable: asking again would get the same one."""
 
     def __init__(self, status, message):
         super().__init__(message)
         self.status = status
+
+
+class TokenServiceError(ProbeError):
+    """A token service's 5xx answer: a retry may get a token; the message says where already."""
+
+
+class RedirectRefused(Refused):
+    """A redirect this probe does not follow; its 3xx answer is the probe's definite answer."""
 
 
 class AnswerTooLarge(ProbeError):
@@ -189,10 +230,24 @@ def plan_gosumdb(sumdb):
     return Probe('gosumdb', 0, sumdb.url, join_url(sumdb.url, 'latest'), (200,), '200 on /latest')
 
 
-def plan_registry(url, index):
+def plan_registry(url, index, upstream=DOCKER_HUB, image=None):
+    """The /v2/ probe of a mirror of ``upstream``; with ``image`` (a ProbeImage) the manifest is asked for next."""
     return Probe('registry', index, url, join_url(url, 'v2/'), (200, 401),
                  '200 or 401 on /v2/ (the Registry HTTP API v2)', registry=True,
-                 body_limit=REGISTRY_BODY_LIMIT, follow_other_hosts=False)
+                 body_limit=REGISTRY_BODY_LIMIT, follow_other_hosts=False, upstream=upstream, image=image)
+
+
+def manifest_url(probe):
+    """Where a mirror of ``probe.upstream`` serves the image's manifest, with ``?ns=`` as containerd asks a mirror.
+
+    dockerd's ``registry-mirrors`` (Docker Hub) send no ``ns``; containerd's
+    hosts.toml mirrors get ``?ns=<registry>`` for every registry but Docker Hub here.
+    """
+    image = probe.image
+    url = join_url(probe.url, 'v2/%s/manifests/%s' % (image.repository, image.reference))
+    if probe.upstream in DOCKER_HUB_ALIASES:
+        return url
+    return url + '?' + urlencode({'ns': probe.upstream})
 
 
 # ---------------------------------------------------------------------------
@@ -497,7 +552,11 @@ class HttpFetcher:
         # As urllib does, the proxy itself is spoken to in plain HTTP whatever its URL's scheme.
         return _Proxy(parts.hostname, parts.port or 80, authorization)
 
-    def __call__(self, url, deadline, credentials=None, body_limit=0):
+    def __call__(self, url, deadline, credentials=None, body_limit=0, method='GET', headers=None,
+                 error_body_limit=0):
+        """One request; ``headers`` are added to (and may replace) the default ones, ``credentials`` are Basic auth."""
+        if method not in ('GET', 'HEAD'):
+            raise ProbeError('cannot fetch with %s: only GET and HEAD' % method)
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ('http', 'https') or not parts.hostname:
@@ -505,11 +564,13 @@ class HttpFetcher:
         port = parts.port or (443 if scheme == 'https' else 80)
         host_port = parts.netloc.rpartition('@')[2]
         target = (parts.path or '/') + ('?' + parts.query if parts.query else '')
+        extra_headers = headers or {}
         headers = {'User-Agent': self.user_agent, 'Connection': 'close'}
         if credentials is not None:
             headers['Authorization'] = basic_authorization(*credentials)
+        headers.update(extra_headers)
 
-        exchange = _Exchange(deadline, HEAD_LIMIT + body_limit + 1 + io.DEFAULT_BUFFER_SIZE)
+        exchange = _Exchange(deadline, HEAD_LIMIT + max(body_limit, error_body_limit) + 1 + io.DEFAULT_BUFFER_SIZE)
         proxy = self.proxy_for(scheme, host_port)
         if proxy is None and scheme == 'http':
             connection = _DeadlineHTTPConnection(parts.hostname, port, exchange)
@@ -525,15 +586,28 @@ class HttpFetcher:
             connection.set_tunnel(parts.hostname, port,
                                   headers={'Proxy-Authorization': proxy.authorization} if proxy.authorization else None)
         try:
-            connection.request('GET', target, headers=headers)
+            connection.request(method, target, headers=headers)
             response = connection.getresponse()
+            limit = body_limit if 200 <= response.status < 300 else error_body_limit
             body = b''
-            if body_limit and 200 <= response.status < 300:
-                body = response.read(body_limit + 1)  # one byte more tells that there was more
-            return HttpAnswer(response.status, dict(response.getheaders()), body[:body_limit],
-                              len(body) > body_limit, exchange.received)
+            if limit and method != 'HEAD':
+                body = response.read(limit + 1)  # one byte more tells that there was more
+            return HttpAnswer(response.status, _joined_headers(response.getheaders()), body[:limit],
+                              len(body) > limit, exchange.received)
         finally:
             exchange.close()
+
+
+def _joined_headers(pairs):
+    """The answer's headers as a dict; a header sent more than once (WWW-Authenticate) has its values joined by ', '."""
+    headers = {}
+    for name, value in pairs:
+        known = next((key for key in headers if key.lower() == name.lower()), None)
+        if known is None:
+            headers[name] = value
+        else:
+            headers[known] += ', ' + value
+    return headers
 
 
 # ---------------------------------------------------------------------------
@@ -600,20 +674,38 @@ def redirect_refusal(probe, origin, current, target, redirects):
     return None
 
 
-def fetch_following_redirects(probe, fetch, deadline):
-    """GET the probe's target, following the redirects its kind allows; return (answer, URL redirected to or None).
+@dataclass(frozen=True)
+class Request:
+    """How to ask, when it is not a plain GET: the manifest requests of an image probe."""
 
-    Credentials (the URL's userinfo, or ~/.netrc) go only to the URL's own host
-    and port, never to another host a redirect names.
+    method: str = 'GET'
+    headers: tuple = ()                 # (name, value) pairs sent to every host, such as Accept
+    bearer: str | None = None           # a token: sent (instead of Basic credentials) only to the probe's own host
+    error_body_limit: int = 0           # bytes of a non-2xx body to read (the registry's error code)
+
+
+def fetch_following_redirects(probe, fetch, deadline, request=None):
+    """Ask for the probe's target, following the redirects its kind allows; return (answer, URL redirected to or None).
+
+    A GET unless ``request`` says otherwise. Credentials (the URL's userinfo,
+    or ~/.netrc) and a Bearer token go only to the URL's own host and port,
+    never to another host a redirect names.
     """
     url = _without_userinfo(probe.target)
     origin = urlsplit(url)
-    credentials = request_credentials(probe.target)
+    credentials = request_credentials(probe.target) if request is None or request.bearer is None else None
     redirected_to = None
     redirects = 0
     while True:
-        answer = fetch(url, deadline, credentials=credentials if same_host(origin, urlsplit(url)) else None,
-                       body_limit=probe.body_limit)
+        own_host = same_host(origin, urlsplit(url))
+        extra = {}
+        if request is not None:
+            headers = dict(request.headers)
+            if request.bearer is not None and own_host:
+                headers['Authorization'] = 'Bearer ' + request.bearer
+            extra = dict(method=request.method, headers=headers, error_body_limit=request.error_body_limit)
+        answer = fetch(url, deadline, credentials=credentials if own_host else None, body_limit=probe.body_limit,
+                       **extra)
         location = answer.header('Location')
         if answer.status not in REDIRECT_STATUSES or location is None:
             return answer, redirected_to
@@ -626,6 +718,187 @@ def fetch_following_redirects(probe, fetch, deadline):
             raise RedirectRefused(answer.status, refusal)
         url = redirected_to = target
         redirects += 1
+
+
+# ---------------------------------------------------------------------------
+# The manifest of a probe image, and the Bearer token flow in front of it
+# ---------------------------------------------------------------------------
+
+_AUTH_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_CHALLENGE_PART = re.compile(r'[\s,]*(?:(?P<name>%s)[ \t]*=[ \t]*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^\s,]*))'
+                             r'|(?P<scheme>%s))' % (_AUTH_TOKEN, _AUTH_TOKEN))
+_QUOTED_PAIR = re.compile(r'\\(.)')
+# What a token may be to go in an Authorization header: visible ASCII (RFC 6750's b64token and more), nothing else.
+_HEADER_SAFE_TOKEN = re.compile(r'[\x21-\x7e]+\Z')
+# A Docker-Content-Digest worth reporting (algorithm:encoded); anything else a mirror sends is reported as null.
+_CONTENT_DIGEST = re.compile(r'[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[A-Za-z0-9=_-]{32,256}\Z')
+# A registry's error code, such as MANIFEST_UNKNOWN (the distribution spec's codes are upper case and _).
+_ERROR_CODE = re.compile(r'[A-Z][A-Z0-9_]{0,63}\Z')
+
+
+def parse_challenges(value):
+    """Read a WWW-Authenticate value: [(scheme in lower case, {parameter in lower case: value})], in order."""
+    challenges = []
+    position = 0
+    while value and position < len(value):
+        match = _CHALLENGE_PART.match(value, position)
+        if not match or match.end() == position:
+            break
+        position = match.end()
+        if match.group('scheme'):
+            challenges.append((match.group('scheme').lower(), {}))
+        elif challenges:
+            quoted = match.group('quoted')
+            parameter = _QUOTED_PAIR.sub(r'\1', quoted) if quoted is not None else match.group('bare')
+            challenges[-1][1].setdefault(match.group('name').lower(), parameter)
+    return challenges
+
+
+def bearer_challenge(answer):
+    """The parameters of the answer's Bearer challenge (realm, service, scope), or None when it has none."""
+    for scheme, parameters in parse_challenges(answer.header('WWW-Authenticate') or ''):
+        if scheme == 'bearer':
+            return parameters
+    return None
+
+
+def registry_error_code(answer):
+    """The first error code of a registry's JSON error body ({"errors": [{"code": ...}]}), or None."""
+    if answer is None or not answer.body or answer.body_truncated:
+        return None
+    try:
+        errors = json.loads(answer.body.decode('utf-8')).get('errors')
+        code = errors[0].get('code')
+    except (ValueError, AttributeError, TypeError, IndexError, KeyError):
+        return None
+    return code if isinstance(code, str) and _ERROR_CODE.match(code) else None
+
+
+def fetch_token(probe, fetch, deadline, challenge, asked_url):
+    """Get a pull token from the realm of ``challenge``; return it. Raise Refused or ProbeError with the reason.
+
+    The realm must be an http or https URL, and not http when the manifest was
+    asked over https. The mirror's credentials (URL userinfo or ~/.netrc) go to
+    the realm only when it is on the mirror's own host and port; any other
+    token service is asked anonymously. The token never appears in a message.
+    """
+    image = probe.image
+    cannot = 'cannot get a pull token for %s' % image.shown
+    realm = (challenge.get('realm') or '').strip()
+    if not realm:
+        raise Refused(401, '%s: the mirror asked for a Bearer token without naming its realm' % cannot)
+    shown = redact_url(realm)
+    try:
+        realm = _without_userinfo(realm) if '://' in realm else realm
+        parts = urlsplit(realm)
+        parts.port  # pylint: disable=pointless-statement  # urlsplit checks the port only when it is read
+    except ValueError:
+        raise Refused(401, '%s: the token realm %s is not a valid URL' % (cannot, shown)) from None
+    shown = redact_url(realm)
+    scheme = parts.scheme.lower()
+    if scheme not in ('http', 'https') or not parts.hostname:
+        raise Refused(401, '%s: the token realm %s is not an http or https URL with a host; not asked'
+                      % (cannot, shown))
+    if urlsplit(asked_url).scheme.lower() == 'https' and scheme == 'http':
+        raise Refused(401, '%s: the token realm %s is http for an https mirror; a downgrade is never followed'
+                      % (cannot, shown))
+    query = []
+    if challenge.get('service'):
+        query.append(('service', challenge['service']))
+    scope = challenge.get('scope') or 'repository:%s:pull' % image.repository
+    query.extend(('scope', one) for one in scope.split())
+    url = realm + ('&' if parts.query else '?') + urlencode(query)
+    mirror = urlsplit(_without_userinfo(probe.target))
+    credentials = request_credentials(probe.target) if same_host(mirror, parts) else None
+    answer = fetch(url, deadline, credentials=credentials, body_limit=TOKEN_BODY_LIMIT)
+    if answer.status != 200:
+        reason = '%s: the token service %s answered HTTP %d' % (cannot, shown, answer.status)
+        if answer.status >= 500:
+            raise TokenServiceError(reason)  # may pass: a retry asks again
+        raise Refused(answer.status, reason)
+    if answer.body_truncated:
+        raise Refused(answer.status, '%s: the token service %s sent more than %d KiB'
+                      % (cannot, shown, TOKEN_BODY_LIMIT // 1024))
+    try:
+        document = json.loads(answer.body.decode('utf-8'))
+    except ValueError:
+        document = None
+    token = None
+    if isinstance(document, dict):
+        token = document.get('token') or document.get('access_token')
+    if not isinstance(token, str) or not token:
+        raise Refused(answer.status, '%s: the token service %s sent no token (a JSON object with token or '
+                      'access_token)' % (cannot, shown))
+    if not _HEADER_SAFE_TOKEN.match(token):
+        raise Refused(answer.status, '%s: the token service %s sent a token that cannot go in an HTTP header'
+                      % (cannot, shown))
+    return token
+
+
+def _ask_manifest(manifest_probe, fetch, deadline, bearer):
+    """HEAD the manifest (GET when the mirror refuses HEAD with 405 or 501); return (answer, redirected_to, method)."""
+    accept = (('Accept', ', '.join(MANIFEST_MEDIA_TYPES)),)
+    answer, redirected_to = fetch_following_redirects(manifest_probe, fetch, deadline, Request('HEAD', accept, bearer))
+    if answer.status not in (405, 501):
+        return answer, redirected_to, 'HEAD'
+    answer, redirected_to = fetch_following_redirects(manifest_probe, fetch, deadline,
+                                                      Request('GET', accept, bearer, ERROR_BODY_LIMIT))
+    return answer, redirected_to, 'GET'
+
+
+def _error_detail(manifest_probe, fetch, deadline, bearer, answer, method):
+    """The registry's error code for a manifest that was not served: a HEAD answer has no body, so GET it once."""
+    if method == 'GET':
+        return registry_error_code(answer)
+    accept = (('Accept', ', '.join(MANIFEST_MEDIA_TYPES)),)
+    try:
+        detail, dummy = fetch_following_redirects(manifest_probe, fetch, deadline,
+                                                  Request('GET', accept, bearer, ERROR_BODY_LIMIT))
+    except Exception:  # pylint: disable=broad-exception-caught
+        # Why broad: the detail only adds a word to the message; the HEAD answer already decided.
+        return None
+    return registry_error_code(detail) if detail.status == answer.status else None
+
+
+def check_manifest(probe, fetch, deadline, secrets, stage):
+    """Ask the mirror for the manifest of ``probe.image``; return (error or None, answer, redirected_to, digest).
+
+    ``secrets`` gets the token, so that no error text can carry it; ``stage``
+    (a list) says where a failure happened, for the message of a request that
+    got no answer. Raises when a request gets no HTTP answer, Refused when the
+    token flow is refused for good.
+    """
+    image = probe.image
+    manifest_probe = replace(probe, target=manifest_url(probe), body_limit=0, follow_other_hosts=True,
+                             registry=False)
+    stage[:] = ['on the manifest of %s' % image.shown]
+    answer, redirected_to, method = _ask_manifest(manifest_probe, fetch, deadline, None)
+    bearer = None
+    realm = None
+    if answer.status == 401:
+        challenge = bearer_challenge(answer)
+        if challenge is not None:
+            realm = redact_url((challenge.get('realm') or '').strip())
+            stage[:] = ['on the token service %s' % realm]
+            bearer = fetch_token(manifest_probe, fetch, deadline, challenge, redirected_to or manifest_probe.target)
+            secrets.append(bearer)
+            stage[:] = ['on the manifest of %s, with a token' % image.shown]
+            answer, redirected_to, method = _ask_manifest(manifest_probe, fetch, deadline, bearer)
+    if answer.status == 200:
+        digest = (answer.header(CONTENT_DIGEST_HEADER) or '').strip()
+        return None, answer, redirected_to, digest if _CONTENT_DIGEST.match(digest) else None
+    code = _error_detail(manifest_probe, fetch, deadline, bearer, answer, method)
+    detail = '%d on the manifest' % answer.status
+    if answer.status == 401:
+        if bearer is not None:
+            detail += ' even with the token from %s' % realm
+        elif request_credentials(probe.target) is not None:
+            detail += ': the mirror refused the credentials'
+        else:
+            detail += ': the mirror wants a login (credentials in the URL or ~/.netrc)'
+    if code:
+        detail += ', ' + code
+    return 'does not serve %s (%s)' % (image.shown, detail), answer, redirected_to, None
 
 
 # ---------------------------------------------------------------------------
@@ -676,41 +949,66 @@ def backoff(retry):
     return min(BACKOFF_FIRST * 2 ** (retry - 1), BACKOFF_MAX)
 
 
+def _attempt(probe, fetch, deadline, secrets, stage):
+    """One try of a probe: its target, judged; then, for a registry mirror with an image, that image's manifest."""
+    started = time.monotonic()
+    answer, redirected_to = fetch_following_redirects(probe, fetch, deadline)
+    error = judge(probe, answer)
+    if error is not None or probe.image is None:
+        return Outcome(error is None, answer.status, _elapsed_ms(started), error, deadline.attempts, answer,
+                       redirected_to)
+    error, manifest, redirected_to, digest = check_manifest(probe, fetch, deadline, secrets, stage)
+    return Outcome(error is None, manifest.status, _elapsed_ms(started), error, deadline.attempts, answer,
+                   redirected_to, manifest_url(probe), digest)
+
+
 def run_probe(probe, fetch, deadline, retries):
     """Run one probe within ``deadline``, retrying (with back-off) on no answer or a 5xx answer; never raises.
 
     ``deadline`` is a :class:`Deadline` or a number of seconds. Retries and
-    their back-off happen only while the deadline leaves time for them.
+    their back-off happen only while the deadline leaves time for them. A
+    registry probe with an image asks, after ``/v2/``, for the image's manifest
+    (with the registry's Bearer token flow): all of it within the one deadline.
     """
     if not isinstance(deadline, Deadline):
         deadline = Deadline(deadline)
     if probe.is_local:
         return _check_local(probe)
-    secrets = sorted(url_secrets(probe.url), key=len, reverse=True)  # longest first: 'user:pw' before 'pw'
+    secrets = url_secrets(probe.url)
     outcome = None
     for attempt in range(1, retries + 2):
         deadline.attempts = attempt
         started = time.monotonic()
+        stage = []
+        request_url = manifest_url(probe) if probe.image is not None else None
         try:
-            answer, redirected_to = fetch_following_redirects(probe, fetch, deadline)
-        except RedirectRefused as refusal:
+            outcome = _attempt(probe, fetch, deadline, secrets, stage)
+        except Refused as refusal:
             # A definite answer: the mirror said where to go, and that is not a place this probe goes.
-            return Outcome(False, refusal.status, _elapsed_ms(started), str(refusal), attempt)
+            where = ' (%s)' % stage[0] if stage and isinstance(refusal, RedirectRefused) else ''
+            reason = _hide(str(refusal) + where, secrets)
+            return Outcome(False, refusal.status, _elapsed_ms(started), reason, attempt,
+                           request_url=request_url if stage else None)
         except Exception as error:  # pylint: disable=broad-exception-caught
             # Why broad: one probe's failure, whatever it is, is that probe's result, never the module's crash.
             reason = deadline.describe() if deadline.passed else describe_failure(error, deadline.seconds)
-            for secret in secrets:
-                reason = reason.replace(secret, '***')
-            outcome = Outcome(False, None, _elapsed_ms(started), reason, attempt)
+            if stage and not isinstance(error, TokenServiceError):
+                reason += ' (%s)' % stage[0]
+            outcome = Outcome(False, None, _elapsed_ms(started), _hide(reason, secrets), attempt,
+                              request_url=request_url if stage else None)
         else:
-            error = judge(probe, answer)
-            outcome = Outcome(error is None, answer.status, _elapsed_ms(started), error, attempt, answer,
-                              redirected_to)
-            if answer.status < 500:
+            if outcome.status < 500:
                 break  # a definite answer: asking again would get the same one
         if attempt > retries or not deadline.pause(backoff(attempt)):
             break
     return outcome
+
+
+def _hide(text, secrets):
+    """Replace every secret (URL credentials, a token) in a text, longest first ('user:pw' before 'pw')."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, '***')
+    return text
 
 
 class _Slot:
@@ -815,7 +1113,7 @@ def _probe_item(probe, outcome):
         'kind': probe.kind,
         'index': probe.index,
         'url': redact_url(probe.url),
-        'request_url': redact_url(probe.target),
+        'request_url': redact_url(outcome.request_url or probe.target),
         'reachable': outcome.reachable,
         'status': outcome.status,
         'latency_ms': outcome.latency_ms,
@@ -825,13 +1123,38 @@ def _probe_item(probe, outcome):
     }
 
 
+def _probe_image(image):
+    """A ProbeImage from what _image_refs.parse_image returns (or a ProbeImage already)."""
+    if image is None or isinstance(image, ProbeImage):
+        return image
+    return ProbeImage(image['repository'], image['reference'], image['shown'])
+
+
+def plan_registries(registry_urls=(), registries=None, probe_images=None):
+    """The registry probes: Docker Hub's mirrors first, then each registry's mirrors, each in the order given.
+
+    The same URL listed for two registries is two probes: a mirror may serve one registry's images and not
+    another's. ``probe_images`` maps a registry to its image (parse_image's dict); a Docker Hub image applies to
+    ``registry_urls``.
+    """
+    images = dict((registry, _probe_image(image)) for registry, image in (probe_images or {}).items())
+    probes = [plan_registry(url, index, DOCKER_HUB, images.get(DOCKER_HUB)) for index, url in enumerate(registry_urls)]
+    for registry, urls in (registries or {}).items():
+        probes.extend(plan_registry(url, index, registry, images.get(registry)) for index, url in enumerate(urls))
+    return probes
+
+
 def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registry_urls=(),
-                  timeout=5.0, retries=0, max_workers=None):
+                  timeout=5.0, retries=0, max_workers=None, registries=None, probe_images=None):
     """Probe every mirror and return the report (``probes``, ``reachable_urls``, ``unreachable_urls``, ``msg``).
 
     ``goproxy_urls`` are proxy URLs only (GOPROXY keywords already removed),
     ``sumdb`` a parsed GOSUMDB (``_go_rules.SumDB``) or None, ``registry_urls``
-    already validated mirror URLs. All requests, including each proxy's
+    already validated Docker Hub mirror URLs, ``registries`` a dict of other
+    registries (validated names) to their validated mirror URLs, and
+    ``probe_images`` a dict of registry (``docker.io`` for ``registry_urls``)
+    to an image (parse_image's dict) whose manifest each of its mirrors must
+    serve. All requests, including each proxy's
     ``/sumdb/<name>/supported``, run at once (up to ``max_workers`` at a time),
     each within its own ``timeout`` deadline, so the whole check costs at most
     about one ``timeout`` however many mirrors do not answer (1.5 when there
@@ -841,7 +1164,7 @@ def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registr
     supported_probes = ([plan_sumdb_supported(url, index, sumdb) for index, url in enumerate(goproxy_urls)]
                         if sumdb else [])
     sumdb_probes = [plan_gosumdb(sumdb)] if sumdb else []
-    registry_probes = [plan_registry(url, index) for index, url in enumerate(registry_urls)]
+    registry_probes = plan_registries(registry_urls, registries, probe_images)
 
     groups = (goproxy_probes, supported_probes, sumdb_probes, registry_probes)
     outcomes = iter(run_probes([probe for group in groups for probe in group], fetch, timeout, retries, max_workers))
@@ -859,15 +1182,18 @@ def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registr
     for probe, outcome in zip(registry_probes, registry_outcomes):
         item = _probe_item(probe, outcome)
         item['api_version'] = outcome.answer.header(REGISTRY_API_VERSION_HEADER) if outcome.answer else None
+        item['registry'] = probe.upstream
+        item['image'] = probe.image.shown if probe.image else None
+        item['digest'] = outcome.digest
         items.append(item)
 
-    callers_urls = {'goproxy': list(goproxy_urls), 'gosumdb': [sumdb.url] if sumdb else [],
-                    'registry': list(registry_urls)}
+    probed_urls = ([probe.url for probe in goproxy_probes] + [sumdb.url for dummy in sumdb_probes]
+                   + [probe.url for probe in registry_probes])
     reachable_urls = dict((kind, []) for kind in KINDS)
     unreachable_urls = dict((kind, []) for kind in KINDS)
-    for item in items:
+    for item, url in zip(items, probed_urls):
         bucket = reachable_urls if item['reachable'] else unreachable_urls
-        bucket[item['kind']].append(shown_url(callers_urls[item['kind']][item['index']]))
+        bucket[item['kind']].append(shown_url(url))
     return {
         'probes': items,
         'reachable_urls': reachable_urls,
@@ -913,11 +1239,30 @@ def summarize(items):
     return '%d of %d mirrors reachable (%s)' % (reachable, len(items), ', '.join(per_kind))
 
 
+def _group(item):
+    """What require=any asks one answer of: each kind, and for registry mirrors, each registry."""
+    return (item['kind'], item.get('registry') or DOCKER_HUB) if item['kind'] == 'registry' else (item['kind'], None)
+
+
+def _group_name(group, groups):
+    """'registry (ghcr.io)'; plain 'registry' for Docker Hub when it is the only registry probed, as before."""
+    kind, registry = group
+    only_docker_hub = all(other[1] in (None, DOCKER_HUB) for other in groups)
+    return '%s (%s)' % (kind, registry) if registry and not only_docker_hub else kind
+
+
+def _detail(item):
+    registry = item.get('registry')
+    where = ' for %s' % registry if item['kind'] == 'registry' and registry and registry != DOCKER_HUB else ''
+    return '%s %s%s: %s' % (item['kind'], item['url'], where, item['error'])
+
+
 def unmet_requirement(report, require):
     """Return the failure message when the report does not meet ``require``, else None.
 
     ``all``: every probed mirror answers. ``any``: for each kind that was
-    probed, at least one mirror answers. ``none``: never fails.
+    probed, and for registry mirrors for each registry, at least one mirror
+    answers. ``none``: never fails.
     """
     items = report['probes']
     if require == 'none':
@@ -928,12 +1273,16 @@ def unmet_requirement(report, require):
             return None
         headline = '%d of %d mirrors unreachable (require=all)' % (len(failed_items), len(items))
     else:
-        kinds_without_answer = [kind for kind in KINDS
-                                if any(item['kind'] == kind for item in items)
-                                and not any(item['kind'] == kind and item['reachable'] for item in items)]
-        if not kinds_without_answer:
+        groups = []
+        for item in items:
+            if _group(item) not in groups:
+                groups.append(_group(item))
+        groups_without_answer = [group for group in groups
+                                 if not any(_group(item) == group and item['reachable'] for item in items)]
+        if not groups_without_answer:
             return None
-        failed_items = [item for item in items if item['kind'] in kinds_without_answer]
-        headline = 'no reachable %s mirror (require=any)' % ' or '.join(kinds_without_answer)
-    details = ['%s %s: %s' % (item['kind'], item['url'], item['error']) for item in failed_items]
+        failed_items = [item for item in items if _group(item) in groups_without_answer]
+        headline = 'no reachable %s mirror (require=any)' % ' or '.join(
+            _group_name(group, groups) for group in groups_without_answer)
+    details = [_detail(item) for item in failed_items]
     return '%s: %s' % (headline, '; '.join(details))

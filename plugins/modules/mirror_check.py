@@ -71,6 +71,45 @@ options:
         than V(https) or V(http), a query, a fragment, or credentials (C(user:password@)).
     type: list
     elements: str
+  registries:
+    description:
+      - Mirrors of registries other than Docker Hub, as a mapping of the upstream registry name to its list of
+        mirror URLs (see the examples). Each mirror is probed
+        like those of O(registry_mirrors), C(GET <url>/v2/), and with O(probe_images) it must also serve that
+        registry's probe image.
+      - A registry name is C(host[:port]) as image references write it (V(ghcr.io), V(quay.io),
+        V(registry.corp.example:5000)); a scheme, a path, credentials or whitespace are refused. Docker Hub
+        (V(docker.io), V(index.docker.io), V(registry-1.docker.io)) is refused here; give its mirrors in
+        O(registry_mirrors).
+      - Mirror URLs follow the rules of O(registry_mirrors), O(registry_allow_path) included.
+      - The same URL listed for two registries is probed once for each of them (two entries in RV(probes)), because
+        a mirror may serve one registry's images and not another's.
+      - An empty mapping probes nothing.
+    type: dict
+  probe_images:
+    description:
+      - An image whose manifest every mirror of a registry must serve, as a mapping of the registry to an image
+        reference on it, for example V(docker.io) to V(library/hello:latest) and V(ghcr.io) to V(acme/hello:1.2).
+        A mirror that answers C(/v2/) but does not serve that image is then unreachable, like a dead one.
+      - A key is V(docker.io), which applies to the mirrors of O(registry_mirrors), or a key of O(registries).
+      - The reference is the image's path on that registry, without the registry, with an optional C(:tag) and/or
+        C(@digest) (V(library/hello), V(acme/tools:1.2), V(acme/x@sha256:...)); no tag and no digest means
+        C(:latest), and on Docker Hub a one-component name gets C(library/) (V(hello) is C(library/hello)).
+        Repository names are lower case; tags and digests follow the distribution reference grammar.
+      - 'After C(/v2/) answered, the probe sends C(HEAD <mirror>/v2/<repository>/manifests/<tag or digest>),
+        with C(?ns=<registry>) for registries other than Docker Hub (as containerd asks a mirror), accepting the
+        OCI image index and manifest and the Docker manifest list and v2 manifest. A mirror that refuses C(HEAD)
+        (405, 501) is asked with C(GET), reading none of the manifest. 200 means it serves the image
+        (RV(probes[].image), RV(probes[].digest)); any other answer makes it unreachable, with the registry''s error
+        code (such as C(MANIFEST_UNKNOWN)) in the message when its error body gives one.'
+      - 'A mirror that answers 401 with a C(Bearer) challenge gets the registry''s token flow: C(GET <realm>) with
+        C(service) and C(scope=repository:<repository>:pull) (or the challenge''s own scope), then the manifest again
+        with the token. The realm must be an http or https URL, and not http for an https mirror. The mirror''s
+        credentials (the URL''s C(user:password@), or C(~/.netrc)) go to the realm only when it is on the mirror''s
+        own host and port; any other token service is asked anonymously. The token never appears in the result.'
+      - A C(Basic) challenge is answered with the credentials the probe sends anyway (URL or C(~/.netrc)).
+      - All of it, token included, happens within the probe's O(timeout) and its O(retries).
+    type: dict
   registry_allow_path:
     description:
       - Accept a path in a registry mirror URL, such as V(https://mirror.example.com/dockerhub).
@@ -112,7 +151,9 @@ options:
     description:
       - When the module fails.
       - V(all) fails when any probed mirror does not answer.
-      - V(any) fails when, for one of the kinds probed (goproxy, gosumdb, registry), no mirror answers.
+      - V(any) fails when, for one of the kinds probed (goproxy, gosumdb, registry), no mirror answers; for registry
+        mirrors, when no mirror of one of the registries (Docker Hub for O(registry_mirrors), each key of
+        O(registries)) answers.
       - V(none) never fails for an unreachable mirror; use the returned lists to decide, for example to keep only
         the mirrors that answer.
       - When the module fails, its message lists each unreachable URL (credentials redacted) and its reason.
@@ -143,7 +184,7 @@ options:
     type: bool
     default: true
 notes:
-  - Give at least one of O(goproxy), O(gosumdb) and O(registry_mirrors). An empty list is an error.
+  - Give at least one of O(goproxy), O(gosumdb), O(registry_mirrors) and O(registries). An empty list is an error.
   - Probes are sent from the managed host. Run it against every host whose configuration you are about to change,
     not once from the controller, so that each host's own firewall, DNS and proxy settings are tested.
   - URL credentials are also registered as secrets of the task, so Ansible masks them in the echo of the module
@@ -156,7 +197,10 @@ notes:
     redacted). A redirect to another host is followed for O(goproxy) and O(gosumdb) probes, as the go command does,
     and reported in RV(probes[].redirected_to); for O(registry_mirrors) it is not followed.'
   - 'A probe reads little: the status line and headers of each answer (at most 64 KiB), at most 64 KiB of the body
-    of a registry''s C(/v2/) answer, and nothing of any other body; a redirect''s body is never read.'
+    of a registry''s C(/v2/) answer and of a token service''s answer, at most 16 KiB of a manifest request''s error
+    body, and nothing of any other body (a manifest itself is never read); a redirect''s body is never read.'
+  - A manifest request follows a redirect to another host (as the engines do), without credentials or token; a
+    token service's redirect is not followed.'
 seealso:
   - module: ansible.builtin.uri
   - name: The GOPROXY protocol
@@ -168,6 +212,9 @@ seealso:
   - name: Registry mirror configuration
     description: How dockerd uses registry-mirrors for Docker Hub.
     link: https://docs.docker.com/docker-hub/image-library/mirror/
+  - name: Distribution token authentication
+    description: The Bearer token flow a registry asks for with a 401 challenge.
+    link: https://distribution.github.io/distribution/spec/auth/token/
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -246,6 +293,20 @@ EXAMPLES = r"""
     HTTPS_PROXY: http://egress.corp.example.com:3128
     NO_PROXY: localhost,127.0.0.1
 
+- name: Every registry mirror must serve a known image, not only answer /v2/
+  buildfleet.mirrors.mirror_check:
+    registry_mirrors:
+      - https://dockerhub-mirror.corp.example.com
+    registries:
+      ghcr.io:
+        - https://ghcr-mirror.corp.example.com
+      registry.corp.example:5000:
+        - https://mirror.corp.example.com/corp
+    registry_allow_path: true
+    probe_images:
+      docker.io: library/hello:latest
+      ghcr.io: acme/hello:1.2
+
 - name: At least one mirror of each kind must answer, trying each probe twice more on errors
   buildfleet.mirrors.mirror_check:
     goproxy: "{{ go_proxy_urls }}"
@@ -266,7 +327,8 @@ msg:
 probes:
   description:
     - One entry per probed mirror, in this order; the proxies of O(goproxy), the checksum database of O(gosumdb),
-      the mirrors of O(registry_mirrors), each in the order given. Keywords and V(off) are not probed.
+      the mirrors of O(registry_mirrors), then the mirrors of each registry of O(registries), each in the order
+      given. Keywords and V(off) are not probed.
   returned: when the mirrors were probed, also when the module fails because O(require) is not met
   type: list
   elements: dict
@@ -278,8 +340,9 @@ probes:
       sample: goproxy
     index:
       description:
-        - Position of the URL in its option's list (0-based; for a GOPROXY string, in its entries), so a role can
-          pick the caller's own string with the P(ansible.builtin.extract#filter) filter. Always V(0) for gosumdb.
+        - Position of the URL in its option's list (0-based; for a GOPROXY string, in its entries; for
+          O(registries), in the list of its RV(probes[].registry)), so a role can pick the caller's own string with
+          the P(ansible.builtin.extract#filter) filter. Always V(0) for gosumdb.
       type: int
       sample: 0
     url:
@@ -287,7 +350,9 @@ probes:
       type: str
       sample: https://***@goproxy.corp.example.com
     request_url:
-      description: The URL that was requested (credentials replaced by C(***)), or the local path for a file proxy.
+      description:
+        - The URL that was requested (credentials replaced by C(***)), or the local path for a file proxy.
+        - For a registry mirror with a probe image, the manifest's URL once C(/v2/) has answered.
       type: str
       sample: https://***@goproxy.corp.example.com/corp.example.com/platform/lib/@v/list
     reachable:
@@ -297,7 +362,10 @@ probes:
       type: bool
       sample: true
     status:
-      description: HTTP status of the last answer; null when no HTTP answer came, or for a file proxy.
+      description:
+        - HTTP status of the last answer; null when no HTTP answer came, or for a file proxy.
+        - For a registry mirror with a probe image, the manifest's status once C(/v2/) has answered (never the token
+          service's).
       type: int
       sample: 200
     latency_ms:
@@ -326,10 +394,31 @@ probes:
       returned: for goproxy
       sample: true
     api_version:
-      description: registry only. The C(Docker-Distribution-API-Version) header of the answer, or null.
+      description: registry only. The C(Docker-Distribution-API-Version) header of the C(/v2/) answer, or null.
       type: str
       returned: for registry
       sample: registry/2.0
+    registry:
+      description:
+        - registry only. The registry the mirror stands in for; V(docker.io) for O(registry_mirrors), else the key of
+          O(registries).
+      type: str
+      returned: for registry
+      sample: ghcr.io
+    image:
+      description:
+        - registry only. The probe image asked of this mirror, as a whole name (C(<registry>/<repository>:<tag>),
+          C(@<digest>) appended when given); null without a probe image for its registry.
+      type: str
+      returned: for registry
+      sample: ghcr.io/acme/hello:latest
+    digest:
+      description:
+        - registry only. The C(Docker-Content-Digest) of the probe image's manifest as the mirror served it; null
+          without a probe image, when the mirror did not serve it, or when it sent no such header.
+      type: str
+      returned: for registry
+      sample: sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4
     name:
       description: gosumdb only. The checksum database name.
       type: str
@@ -367,7 +456,10 @@ reachable_urls:
       type: list
       elements: str
     registry:
-      description: Mirrors of O(registry_mirrors) that answered.
+      description:
+        - Mirrors of O(registry_mirrors) and of O(registries) that answered (and served the probe image, if any).
+        - A URL listed for two registries is listed once per registry it answered for; one unreachable for one
+          registry is in RV(unreachable_urls) too. RV(probes[].registry) tells which.
       type: list
       elements: str
   sample:
@@ -388,7 +480,7 @@ unreachable_urls:
       type: list
       elements: str
     registry:
-      description: Mirrors of O(registry_mirrors) that did not answer.
+      description: Mirrors of O(registry_mirrors) and of O(registries) that did not answer (or did not serve the image).
       type: list
       elements: str
   sample:
@@ -408,7 +500,16 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules impor
     parse_goproxy,
     parse_gosumdb,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import (
+    DOCKER_HUB,
+    DOCKER_HUB_ALIASES,
+    parse_image,
+    validate_registry,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
+    has_credentials,
+    redact_url,
+    show,
     url_secrets,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules import (
@@ -454,6 +555,8 @@ def parse_options(params):
     if params['registry_mirrors'] is not None:
         validate_registry_mirrors(params['registry_mirrors'], 'registry_mirrors', params['registry_allow_path'])
         registry_urls = list(params['registry_mirrors'])
+    registries = parse_registries(params['registries'], params['registry_allow_path'])
+    probe_images = parse_probe_images(params['probe_images'], registries, params['registry_mirrors'] is not None)
     if not math.isfinite(params['timeout']):
         raise PolicyError('timeout must be a finite number of seconds, got %s' % params['timeout'])
     for option, minimum in (('timeout', 0.001), ('retries', 0), ('max_workers', 1)):
@@ -462,9 +565,46 @@ def parse_options(params):
     if params['timeout'] > MAX_TIMEOUT:
         raise PolicyError('timeout must be at most %d seconds (the deadline of one probe), got %g'
                           % (MAX_TIMEOUT, params['timeout']))
+    if not (goproxy_urls or sumdb or registry_urls or registries) and params['goproxy'] is None \
+            and params['gosumdb'] is None:
+        raise PolicyError('registries is empty and no other option names a mirror; give at least one of goproxy, '
+                          'gosumdb, registry_mirrors and registries')
     return dict(goproxy_urls=goproxy_urls, probe_module=params['probe_module'], sumdb=sumdb,
                 registry_urls=registry_urls, timeout=params['timeout'], retries=params['retries'],
-                max_workers=params['max_workers'])
+                max_workers=params['max_workers'], registries=registries, probe_images=probe_images)
+
+
+def parse_registries(value, allow_path):
+    """Check the registries option: registry names (not Docker Hub) to lists of mirror URLs; return a new dict."""
+    registries = {}
+    for registry, urls in (value or {}).items():
+        validate_registry(registry, 'registries key')
+        if registry.lower() in DOCKER_HUB_ALIASES:
+            raise PolicyError('registries key %s is Docker Hub; use registry_mirrors for Docker Hub' % show(registry))
+        name = 'registries[%s]' % show(registry)
+        validate_registry_mirrors(urls, name, allow_path)
+        registries[registry] = list(urls)
+    return registries
+
+
+def parse_probe_images(value, registries, has_docker_hub_mirrors):
+    """Check the probe_images option: registry to an image reference on it; return registry -> parse_image's dict."""
+    images = {}
+    for registry, ref in (value or {}).items():
+        if not isinstance(registry, str) or not registry:
+            raise PolicyError('probe_images key %s is not a registry name' % show(registry))
+        subject = 'probe_images key %s' % show(registry)
+        if registry.lower() in DOCKER_HUB_ALIASES and registry != DOCKER_HUB:
+            raise PolicyError('%s is Docker Hub; write it docker.io' % subject)
+        if registry == DOCKER_HUB and not has_docker_hub_mirrors:
+            raise PolicyError('%s applies to registry_mirrors, which is not given' % subject)
+        if registry != DOCKER_HUB and registry not in registries:
+            known = ', '.join(['docker.io'] + sorted(registries)) if has_docker_hub_mirrors else ', '.join(
+                sorted(registries))
+            raise PolicyError('%s is neither docker.io (for registry_mirrors) nor a key of registries%s'
+                              % (subject, ' (%s)' % known if known else ''))
+        images[registry] = parse_image(ref, registry, 'probe_images[%s]' % show(registry))
+    return images
 
 
 def urls_in(option, value):
@@ -494,6 +634,17 @@ def register_url_secrets(module):
     for option in ('goproxy', 'gosumdb', 'registry_mirrors'):
         for piece in urls_in(option, module.params[option]):
             module.no_log_values.update(url_secrets(piece))
+    registries = module.params['registries']
+    for registry, urls in (registries.items() if isinstance(registries, dict) else ()):
+        for piece in urls_in('registries', urls) + urls_in('registries', registry):
+            module.no_log_values.update(url_secrets(piece))
+    # Ansible masks no_log values in the values of the echoed arguments, never in dict keys: redact those here (a
+    # registry name with credentials is refused anyway, and its message redacts them too).
+    for option in ('registries', 'probe_images'):
+        value = module.params[option]
+        if isinstance(value, dict) and any(has_credentials(key) for key in value if isinstance(key, str)):
+            module.params[option] = dict((redact_url(key) if isinstance(key, str) else key, item)
+                                         for key, item in value.items())
 
 
 def main():
@@ -504,6 +655,8 @@ def main():
             gosumdb=dict(type='str'),
             registry_mirrors=dict(type='list', elements='str'),
             registry_allow_path=dict(type='bool', default=False),
+            registries=dict(type='dict'),
+            probe_images=dict(type='dict'),
             timeout=dict(type='float', default=5),
             retries=dict(type='int', default=0),
             max_workers=dict(type='int'),
@@ -514,7 +667,7 @@ def main():
             client_key=dict(type='path', no_log=False),
             use_proxy=dict(type='bool', default=True),
         ),
-        required_one_of=[('goproxy', 'gosumdb', 'registry_mirrors')],
+        required_one_of=[('goproxy', 'gosumdb', 'registry_mirrors', 'registries')],
         required_by={'probe_module': 'goproxy', 'client_key': 'client_cert'},
         supports_check_mode=True,
         # The host log line is written before any URL is parsed, and Ansible's own log sanitiser misses

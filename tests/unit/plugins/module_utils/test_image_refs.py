@@ -87,7 +87,8 @@ def test_registry_name_shows_the_value():
     assert message.startswith("registries key 'https://ghcr.io' is a URL")
 
 
-@pytest.mark.parametrize('host', ['ci:Pw4Registry@ghcr.io', 'Pw4Registry@ghcr.io', 'https://ci:Pw4Registry@ghcr.io'])
+@pytest.mark.parametrize('host', ['ci:Pw4Registry@ghcr.io', 'Pw4Registry@ghcr.io', 'https://ci:Pw4Registry@ghcr.io',
+                                  'ghcr.io/x?token=Pw4Registry'])
 def test_registry_name_with_credentials_is_refused_without_showing_them(host):
     message = refused(validate_registry, host, 'registries key')
     assert 'Pw4Registry' not in message
@@ -199,3 +200,17 @@ def test_image_reference_must_be_a_string(value, reason):
 def test_docker_hub_name_with_the_registry_gets_the_path_hint():
     message = refused(parse_image, 'docker.io/library/hello', 'docker.io', 'docker_mirrors_probe_images')
     assert "give the path on docker.io without the registry ('library/hello')" in message
+
+
+def test_a_digest_is_shown_whole_in_a_message():
+    message = refused(parse_image, 'acme/hello@sha256:abc', 'ghcr.io', 'probe_images')
+    assert message.startswith("probe_images 'acme/hello@sha256:abc' has the digest 'sha256:abc', which is not valid")
+    message = refused(parse_image, 'Hello@' + SHA256, 'docker.io', 'probe_images')
+    assert message.startswith("probe_images 'Hello@%s' has uppercase letters" % SHA256)
+
+
+@pytest.mark.parametrize('ref', ['ci:Pw4Image@registry.corp.example:5000/acme/x', 'ci:Pw4Image@ghcr.io/acme/x',
+                                 'https://ci:Pw4Image@ghcr.io/acme/x', 'ci:Pw4Image@acme'])
+def test_credentials_written_into_a_reference_are_never_shown(ref):
+    message = refused(parse_image, ref, 'ghcr.io', 'probe_images')
+    assert 'Pw4Image' not in message

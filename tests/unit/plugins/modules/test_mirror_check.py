@@ -30,6 +30,7 @@ from local_mirrors import (
     redirect_with_trickled_body,
     trickle_headers,
 )
+from registry_server import MANIFEST_DIGEST, TOKEN, RegistryServer, TokenServer
 
 SECRET_PASSWORD = 'Hunter2Secret'
 SECRET_TOKEN = 'TokQ9Z8Y7'
@@ -238,7 +239,7 @@ def test_the_module_ends_by_its_deadline_whatever_the_mirrors_do(run_module, gop
     ({'registry_mirrors': ['https://a.example'], 'timeout': 1e12}, 'timeout must be at most 3600 seconds (the deadline of one probe), got 1e+12'),
     ({'registry_mirrors': ['https://a.example'], 'retries': -1}, 'retries must be at least 0, got -1'),
     ({'registry_mirrors': ['https://a.example'], 'max_workers': 0}, 'max_workers must be at least 1, got 0'),
-    ({'timeout': 3}, 'one of the following is required: goproxy, gosumdb, registry_mirrors'),
+    ({'timeout': 3}, 'one of the following is required: goproxy, gosumdb, registry_mirrors, registries'),
     ({'gosumdb': 'sum.golang.org', 'probe_module': PRIVATE_MODULE}, 'missing parameter(s) required by \'probe_module\': goproxy'),
     ({'registry_mirrors': ['https://a.example'], 'client_key': '/k.pem'}, "missing parameter(s) required by 'client_key': client_cert"),
     ({'registry_mirrors': ['https://a.example'], 'require': 'most'}, 'value of require must be one of: all, any, none'),
@@ -299,7 +300,107 @@ def test_ansible_doc_renders_the_module(ansible_cli):
     assert rc == 0, stderr
     doc = json.loads(stdout)['buildfleet.mirrors.mirror_check']
     assert set(doc['doc']['options']) == {
-        'goproxy', 'probe_module', 'gosumdb', 'registry_mirrors', 'registry_allow_path', 'timeout', 'retries',
-        'max_workers', 'require', 'validate_certs', 'ca_path', 'client_cert', 'client_key', 'use_proxy'}
+        'goproxy', 'probe_module', 'gosumdb', 'registry_mirrors', 'registry_allow_path', 'registries', 'probe_images',
+        'timeout', 'retries', 'max_workers', 'require', 'validate_certs', 'ca_path', 'client_cert', 'client_key',
+        'use_proxy'}
     assert set(doc['return']) == {'msg', 'probes', 'reachable_urls', 'unreachable_urls'}
+    assert {'registry', 'image', 'digest'} <= set(doc['return']['probes']['contains'])
     assert 'buildfleet.mirrors.mirror_check:' in doc['examples']
+
+
+# ---------------------------------------------------------------------------
+# Registries beyond Docker Hub, and probe images
+# ---------------------------------------------------------------------------
+
+HUB = 'https://hub-mirror.corp.example.com'
+GHCR = 'https://ghcr-mirror.corp.example.com'
+
+
+@pytest.mark.parametrize('module_args, message', [
+    ({'registries': {'https://ghcr.io': [GHCR]}},
+     "registries key 'https://ghcr.io' is a URL; give the registry name without a scheme, as host[:port] such as "
+     "ghcr.io or registry.corp.example:5000"),
+    ({'registries': {'ghcr.io/acme': [GHCR]}}, "registries key 'ghcr.io/acme' has a path ('/acme')"),
+    ({'registries': {'ghcr io': [GHCR]}}, "registries key 'ghcr io' contains whitespace"),
+    ({'registries': {'ghcr.io:99999': [GHCR]}}, "registries key 'ghcr.io:99999' has a port that is not a number"),
+    ({'registries': {'gh_cr.io': [GHCR]}}, "registries key 'gh_cr.io' is not a valid registry name"),
+    ({'registries': {'docker.io': [HUB]}},
+     "registries key 'docker.io' is Docker Hub; use registry_mirrors for Docker Hub"),
+    ({'registries': {'index.docker.io': [HUB]}}, "registries key 'index.docker.io' is Docker Hub"),
+    ({'registries': {'registry-1.docker.io': [HUB]}}, "registries key 'registry-1.docker.io' is Docker Hub"),
+    ({'registries': {'Docker.IO': [HUB]}}, "registries key 'Docker.IO' is Docker Hub"),
+    ({'registries': {'ghcr.io': []}}, "registries['ghcr.io'] is an empty list; give at least one mirror URL"),
+    ({'registries': {'ghcr.io': GHCR}}, "registries['ghcr.io'] must be a list of URLs"),
+    ({'registries': {'ghcr.io': ['ghcr-mirror.corp.example.com']}},
+     "registries['ghcr.io'] entry 'ghcr-mirror.corp.example.com' has no scheme"),
+    ({'registries': {'ghcr.io': [GHCR + '/ghcr']}}, "registries['ghcr.io'] entry '%s/ghcr' has a path" % GHCR),
+    ({'registries': {'ghcr.io': [None]}}, "registries['ghcr.io'] entry must be a string"),
+    ({'registries': {}}, 'registries is empty and no other option names a mirror'),
+    ({'registries': 'ghcr.io'}, 'registries'),
+    ({'registry_mirrors': [HUB], 'probe_images': {'ghcr.io': 'acme/hello'}},
+     "probe_images key 'ghcr.io' is neither docker.io (for registry_mirrors) nor a key of registries (docker.io)"),
+    ({'registries': {'quay.io': [GHCR]}, 'probe_images': {'ghcr.io': 'acme/hello'}},
+     "probe_images key 'ghcr.io' is neither docker.io (for registry_mirrors) nor a key of registries (quay.io)"),
+    ({'registries': {'ghcr.io': [GHCR]}, 'probe_images': {'docker.io': 'library/hello'}},
+     "probe_images key 'docker.io' applies to registry_mirrors, which is not given"),
+    ({'registry_mirrors': [HUB], 'probe_images': {'index.docker.io': 'library/hello'}},
+     "probe_images key 'index.docker.io' is Docker Hub; write it docker.io"),
+    ({'registries': {'ghcr.io': [GHCR]}, 'probe_images': {'ghcr.io': 'ghcr.io/acme/hello'}},
+     "probe_images['ghcr.io'] 'ghcr.io/acme/hello' starts with a registry host (ghcr.io); give the path on ghcr.io "
+     "without the registry ('acme/hello')"),
+    ({'registries': {'ghcr.io': [GHCR]}, 'probe_images': {'ghcr.io': 'Acme/hello'}},
+     "probe_images['ghcr.io'] 'Acme/hello' has uppercase letters in its repository"),
+    ({'registries': {'ghcr.io': [GHCR]}, 'probe_images': {'ghcr.io': 'acme/hello:.x'}},
+     "probe_images['ghcr.io'] 'acme/hello:.x' has the tag '.x', which is not valid"),
+    ({'registries': {'ghcr.io': [GHCR]}, 'probe_images': {'ghcr.io': 'acme/hello@sha256:abc'}},
+     "probe_images['ghcr.io'] 'acme/hello@sha256:abc' has the digest 'sha256:abc', which is not valid"),
+    ({'registries': {'ghcr.io': [GHCR]}, 'probe_images': {'ghcr.io': ['acme/hello']}},
+     "probe_images['ghcr.io'] must be a string"),
+    ({'registries': {'ghcr.io': [GHCR]}, 'probe_images': {'ghcr.io': ''}}, "probe_images['ghcr.io'] is empty"),
+])
+def test_bad_registries_and_probe_images_are_refused(run_module, module_args, message):
+    run = run_module(**module_args)
+    assert run.rc == 1
+    assert run.result['failed'] is True
+    assert message in run.result['msg']
+    assert 'probes' not in run.result
+
+
+def test_credentials_in_a_registries_url_or_key_are_never_printed(run_module):
+    run = run_module(registries={'ghcr.io': [with_credentials('http://mirror.example.com')]})
+    assert run.rc == 1
+    assert_no_secret(run)
+    assert 'carries credentials' in run.result['msg']
+    run = run_module(registries={'builder:%s@ghcr.io' % SECRET_PASSWORD: [GHCR]})
+    assert run.rc == 1
+    assert_no_secret(run)
+    assert 'carries credentials (user@)' in run.result['msg']
+    run = run_module(registries={'ghcr.io': [GHCR]}, probe_images={'builder:%s@ghcr.io' % SECRET_PASSWORD: 'x'})
+    assert run.rc == 1
+    assert_no_secret(run)
+    assert "probe_images key '***@ghcr.io' is neither docker.io" in run.result['msg']
+
+
+def test_registries_and_probe_images_through_the_module(run_module, closed_port):
+    tokens = TokenServer()
+    hub = RegistryServer(images={'library/hello': ['latest']})
+    ghcr = RegistryServer(images={'acme/hello': ['latest']}, realm=tokens.url + '/token', service='ghcr.io')
+    try:
+        run = run_module(registry_mirrors=[hub.url], registries={'ghcr.io': [ghcr.url], 'quay.io': [hub.url]},
+                         probe_images={'docker.io': 'hello', 'ghcr.io': 'acme/hello', 'quay.io': 'acme/hello:2'},
+                         timeout=2, require='any')
+    finally:
+        for server in (tokens, hub, ghcr):
+            server.close()
+    assert run.rc == 1
+    probes = run.result['probes']
+    assert [(probe['registry'], probe['image'], probe['reachable'], probe['digest']) for probe in probes] == [
+        ('docker.io', 'docker.io/library/hello:latest', True, MANIFEST_DIGEST),
+        ('ghcr.io', 'ghcr.io/acme/hello:latest', True, MANIFEST_DIGEST),
+        ('quay.io', 'quay.io/acme/hello:2', False, None)]
+    assert run.result['msg'] == ('no reachable registry (quay.io) mirror (require=any): registry %s for quay.io: '
+                                 'does not serve quay.io/acme/hello:2 (404 on the manifest, MANIFEST_UNKNOWN)'
+                                 % hub.url)
+    assert run.result['reachable_urls']['registry'] == [hub.url, ghcr.url]
+    assert run.result['unreachable_urls']['registry'] == [hub.url]
+    assert TOKEN not in run.stdout and TOKEN not in run.stderr
