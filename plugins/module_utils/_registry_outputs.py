@@ -73,7 +73,8 @@ def render_hosts_toml(registry, registry_mirrors, insecure_registries=None, fall
 
     containerd tries the ``[host]`` entries in order and then the ``server``; it appends the registry's own host
     when ``server`` is absent. With ``fallback`` the server is the registry itself; without it, the server is the
-    last mirror, so no pull of this registry ever goes past its mirrors (a push then goes to that mirror too).
+    last mirror, so no pull of this registry ever goes past its mirrors (a push then goes to that mirror too). A
+    single mirror is then both the one ``[host]`` and the server: containerd 1.6 refuses a file without a host.
     """
     hosts = mirror_hosts(registry_mirrors, insecure_registries)
     lines = ['# ' + MANAGED_BY,
@@ -88,7 +89,9 @@ def render_hosts_toml(registry, registry_mirrors, insecure_registries=None, fall
                   'server = %s' % _toml_string(last['url']),
                   'capabilities = ["pull", "resolve"]']
         lines += _verify_lines(last, indent='')
-        entries = hosts[:-1]
+        # containerd 1.6 refuses a hosts.toml without a [host] table ("invalid `host` tree") and then falls back to
+        # the registry itself: a single mirror is also its one host.
+        entries = hosts[:-1] or hosts
     for host in entries:
         lines += ['', '[host.%s]' % _toml_string(host['url']), '  capabilities = ["pull", "resolve"]']
         lines += _verify_lines(host, indent='  ')

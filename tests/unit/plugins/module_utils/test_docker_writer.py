@@ -589,8 +589,10 @@ def test_hosts_toml_without_fallback_makes_the_last_mirror_the_server():
         'server': 'https://10.1.2.3:8443', 'capabilities': ['pull', 'resolve'], 'skip_verify': True,
         'host': {'https://a.example': {'capabilities': ['pull', 'resolve']}}}
     assert 'ghcr.io' not in tomllib.loads(text)['server']
+    # containerd 1.6 refuses a file without a [host] table, and then goes to the registry itself.
     one = tomllib.loads(render_hosts_toml('ghcr.io', ['http://127.0.0.1:15000/'], fallback=False))
-    assert one == {'server': 'http://127.0.0.1:15000', 'capabilities': ['pull', 'resolve']}
+    assert one == {'server': 'http://127.0.0.1:15000', 'capabilities': ['pull', 'resolve'],
+                   'host': {'http://127.0.0.1:15000': {'capabilities': ['pull', 'resolve']}}}
 
 
 def test_containers_dropin_marks_plain_http_mirrors_insecure():
