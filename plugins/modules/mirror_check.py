@@ -91,7 +91,8 @@ options:
       - An image whose manifest every mirror of a registry must serve, as a mapping of the registry to an image
         reference on it, for example V(docker.io) to V(library/hello:latest) and V(ghcr.io) to V(acme/hello:1.2).
         A mirror that answers C(/v2/) but does not serve that image is then unreachable, like a dead one.
-      - A key is V(docker.io), which applies to the mirrors of O(registry_mirrors), or a key of O(registries).
+      - A key is V(docker.io), which applies to the mirrors of O(registry_mirrors), or a key of O(registries). Any
+        other key, an alias of Docker Hub, or V(docker.io) without O(registry_mirrors) is an error.
       - The reference is the image's path on that registry, without the registry, with an optional C(:tag) and/or
         C(@digest) (V(library/hello), V(acme/tools:1.2), V(acme/x@sha256:...)); no tag and no digest means
         C(:latest), and on Docker Hub a one-component name gets C(library/) (V(hello) is C(library/hello)).
