@@ -40,7 +40,7 @@ class Upstream:
     def _accept(self):
         while True:
             try:
-                conn, _ = self.server.accept()
+                conn, dummy = self.server.accept()
             except OSError:
                 return
             with self.lock:
