@@ -122,7 +122,9 @@ def clients(host, outcomes, case):
 def test_without_fallback_the_files_name_no_way_to_the_registry(host, upstream, fallback_outcomes):
     lab = lab_vars(host)
     hosts_toml = toml(host, "/etc/containerd/certs.d/%s/hosts.toml" % upstream.name)
-    assert hosts_toml == {"server": lab["lab_closed_url"], "capabilities": ["pull", "resolve"]}
+    # One mirror is both the server and the one host (containerd 1.6 refuses a file without a host).
+    assert hosts_toml == {"server": lab["lab_closed_url"], "capabilities": ["pull", "resolve"],
+                          "host": {lab["lab_closed_url"]: {"capabilities": ["pull", "resolve"]}}}
     dropin = toml(host, "/etc/containers/registries.conf.d/50-buildfleet-docker-mirrors.conf")
     assert [entry for entry in dropin["registry"] if entry["prefix"] == upstream.name] == [
         {"prefix": upstream.name, "location": upstream.name, "blocked": True,
