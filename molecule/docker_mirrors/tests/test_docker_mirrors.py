@@ -25,6 +25,12 @@ def registry_config(host):
     return json.loads(host.check_output("docker info --format '{{json .RegistryConfig}}'"))
 
 
+def image_store(host):
+    """containerd when dockerd runs the containerd image store (Docker 28's DriverStatus names the snapshotter), else graphdriver."""
+    status = json.loads(host.check_output("docker info --format '{{json .DriverStatus}}'"))
+    return "containerd" if ["driver-type", "io.containerd.snapshotter.v1"] in status else "graphdriver"
+
+
 def mirror_url(host):
     return lab_vars(host)["lab_registry_url"] + "/"
 
@@ -67,6 +73,14 @@ class RegistryLog:
 ])
 def test_keys_the_policy_does_not_name_are_kept(host, key, expected):
     assert daemon_json(host)[key] == expected
+
+
+def test_the_engine_keeps_its_image_store(host):
+    # trixie-docker28-cs turns the containerd image store on in its daemon.json: a role that drops the key it does
+    # not name would switch the engine back to the graphdriver at its next start (and hide the images it has).
+    containerd_store = lab_vars(host)["inventory_hostname"].endswith("-cs")
+    assert daemon_json(host).get("features") == ({"containerd-snapshotter": True} if containerd_store else None)
+    assert image_store(host) == ("containerd" if containerd_store else "graphdriver")
 
 
 def test_daemon_json_sets_exactly_the_policy(host):
@@ -114,7 +128,9 @@ def test_docker_pull_of_a_docker_hub_name_comes_from_the_mirror(host):
     log = RegistryLog()
     pulled = host.run("docker pull hello")
     assert pulled.rc == 0, pulled.stderr
-    assert log.requests(r'"(GET|HEAD) /v2/library/hello/manifests/latest HTTP/1\.1" 200 .*"docker/')
+    # On the containerd image store, dockerd pulls through containerd, which names the upstream registry in a query.
+    ns = r"\?ns=docker\.io" if image_store(host) == "containerd" else ""
+    assert log.requests(r'"(GET|HEAD) /v2/library/hello/manifests/latest%s HTTP/1\.1" 200 .*"docker/' % ns)
     assert host.check_output("docker run --rm --network none hello") == HELLO
 
 
