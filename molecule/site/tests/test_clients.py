@@ -53,6 +53,36 @@ def test_docker_pull_of_a_docker_hub_name_is_served_by_the_mirror(host):
     host.run("docker rmi --force hello:latest")
 
 
+def containerd_store(host) -> bool:
+    status = json.loads(host.check_output("docker info --format '{{json .DriverStatus}}'"))
+    return ["driver-type", "io.containerd.snapshotter.v1"] in status
+
+
+def test_ctr_pulls_ghcr_through_the_mirror(host):
+    """containerd 1.5 and newer read the hosts directory (ctr --hosts-dir); bullseye's 1.4 has no such flag."""
+    if "--hosts-dir" not in host.run("ctr images pull --help").stdout:
+        pytest.skip("this containerd's ctr has no --hosts-dir (containerd before 1.5)")
+    manifest = "/v2/acme/hello/manifests/latest?ns=ghcr.io"
+    served_before = mirror().check_output("journalctl --unit %s --output cat --no-pager --quiet"
+                                          % REGISTRY_UNIT).count(" %s HTTP/" % manifest)
+    pull = host.run("ctr --namespace buildfleet-test images pull --hosts-dir /etc/containerd/certs.d "
+                    "ghcr.io/acme/hello:latest")
+    host.run("ctr --namespace buildfleet-test images rm ghcr.io/acme/hello:latest")
+    assert pull.rc == 0, pull.stdout + pull.stderr
+    served = mirror().check_output("journalctl --unit %s --output cat --no-pager --quiet"
+                                   % REGISTRY_UNIT).count(" %s HTTP/" % manifest)
+    assert served > served_before
+
+
+def test_dockerd_takes_ghcr_through_the_mirror_on_the_containerd_store(host):
+    if not containerd_store(host):
+        pytest.skip("dockerd mirrors ghcr.io with the containerd image store only")
+    host.run("docker image rm ghcr.io/acme/hello:latest")
+    pull = host.run("docker pull ghcr.io/acme/hello:latest")
+    host.run("docker image rm ghcr.io/acme/hello:latest")
+    assert pull.rc == 0, pull.stderr
+
+
 def test_go_env_of_the_builder_login_shell_is_the_policy(host):
     lab = lab_vars(host)
     goproxy = host.check_output(as_login_user("builder", "go env GOPROXY"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from test_fleet import limits_note
 from sitefleet import FAILING_HOST, healthy_hosts, run_converge
 
 
@@ -17,10 +18,10 @@ def test_limit_narrows_the_run_and_its_summary(fleet):
     outcome = dict(line.split(": ", 1) for line in run.summary_lines())
     assert sorted(outcome) == limited, run.output
     assert outcome[FAILING_HOST].startswith("FAILED, left as it was: docker_mirrors:")
-    assert outcome[healthy_hosts()[0]] == "policy would be applied (check mode)"
+    assert outcome[healthy_hosts()[0]] == "policy would be applied (check mode)" + limits_note(healthy_hosts()[0])
 
 
-# Batches of two in this order: the failing host and a healthy one, then the other healthy one. (A batch where every
+# Batches of two in this order: the failing host and a healthy one, then the other healthy ones. (A batch where every
 # host fails ends the play by itself, in Ansible, so a batch of one would prove nothing.)
 def _batches_of_two(**extra):
     pattern = ":".join([FAILING_HOST] + healthy_hosts())  # a host pattern keeps its order
@@ -45,7 +46,7 @@ def test_a_host_whose_probe_task_fails_is_summarised_as_failed_with_the_cause(fl
     # The validations run on the controller; the probe is the first task that runs on the host. With no Python
     # there, it fails: the summary must say so, never "policy would be applied". (A second host keeps the play
     # going to its summary: a play whose every host failed ends the run.)
-    broken, healthy = healthy_hosts()
+    broken, healthy = healthy_hosts()[:2]
     interpreter = "{{ '/nonexistent/python3' if inventory_hostname == '%s' else '/usr/bin/python3' }}" % broken
     run = run_converge("--check", "--limit", "%s,%s" % (broken, healthy), "--extra-vars",
                        json.dumps({"ansible_python_interpreter": interpreter}))
@@ -53,4 +54,4 @@ def test_a_host_whose_probe_task_fails_is_summarised_as_failed_with_the_cause(fl
     outcome = dict(line.split(": ", 1) for line in run.summary_lines())
     assert outcome[broken].startswith("FAILED, left as it was: mirror_check: "), run.output
     assert "/nonexistent/python3" in outcome[broken], run.output
-    assert outcome[healthy] == "policy would be applied (check mode)", run.output
+    assert outcome[healthy] == "policy would be applied (check mode)" + limits_note(healthy), run.output
