@@ -580,7 +580,9 @@ class DockerWriter:
             else:
                 why = ('Docker %s uses the graphdriver image store, which ignores /etc/docker/certs.d/<registry>/'
                        'hosts.toml (the containerd image store reads it)' % self.engine['version'])
-            found.append('dockerd: pulls of %s go to the registry itself: %s' % (', '.join(others), why))
+            builds = ' (docker build with BuildKit reads those files on any store)' \
+                if self.dockerd_reads_hosts_toml() else ''
+            found.append('dockerd: pulls of %s go to the registry itself: %s%s' % (', '.join(others), why, builds))
         hosts_toml_store = self.engine['containerd_store'] and self.dockerd_reads_hosts_toml()
         if not params.get('fallback', True) and mirrors and self.engine['installed'] and not hosts_toml_store:
             found.append('dockerd: registry-mirrors always falls back to Docker Hub when no mirror answers; '

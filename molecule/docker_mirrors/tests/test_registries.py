@@ -126,8 +126,9 @@ def test_docker_pull_of_ghcr_takes_the_mirror_on_the_containerd_store(host):
 
 @pytest.mark.parametrize("base", ["hello", GHCR_IMAGE])
 def test_docker_build_pulls_its_from_image_through_the_mirror(host, base):
-    if base == GHCR_IMAGE and not containerd_store(host):
-        pytest.skip("dockerd mirrors ghcr.io only with the containerd image store (Docker 28 and newer)")
+    if base == GHCR_IMAGE and docker_major(host) < 28:
+        # BuildKit (buildx) reads /etc/docker/certs.d on both stores; the legacy builder of 20.10 and 26 does not.
+        pytest.skip("docker build takes ghcr.io through the mirror with BuildKit on Docker 28 and newer")
     host.run("docker image rm %s" % base)
     context = host.check_output("mktemp -d")
     host.run_expect([0], "printf 'FROM %s\\nLABEL org.buildfleet.test=from-mirror\\n' > %s/Dockerfile" % (base, context))

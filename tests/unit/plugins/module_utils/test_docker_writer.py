@@ -417,7 +417,8 @@ def test_the_graphdriver_and_docker_26_say_which_registries_dockerd_does_not_mir
     result = writer_for(tree, fake, registry_mirrors=[OLD], registries=GHCR).run()
     assert result['limits'] == ['dockerd: pulls of ghcr.io go to the registry itself: Docker 28.5.2 uses the '
                                 'graphdriver image store, which ignores /etc/docker/certs.d/<registry>/hosts.toml '
-                                '(the containerd image store reads it)']
+                                '(the containerd image store reads it) (docker build with BuildKit reads those files '
+                                'on any store)']
     assert certs(tree, 'docker', 'ghcr.io').exists()  # ready for a switch of the store
     old = FakeDockerd(str(daemon_json), version='26.1.5')
     result = writer_for(tree, old, registry_mirrors=[OLD], registries=GHCR).run()
