@@ -20,7 +20,7 @@ def test_limit_narrows_the_run_and_its_summary(fleet):
     assert outcome[healthy_hosts()[0]] == "policy would be applied (check mode)"
 
 
-# Batches of two in this order: the failing host and a healthy one, then the other healthy one. (A batch where every
+# Batches of two in this order: the failing host and a healthy one, then the other healthy ones. (A batch where every
 # host fails ends the play by itself, in Ansible, so a batch of one would prove nothing.)
 def _batches_of_two(**extra):
     pattern = ":".join([FAILING_HOST] + healthy_hosts())  # a host pattern keeps its order
@@ -45,7 +45,7 @@ def test_a_host_whose_probe_task_fails_is_summarised_as_failed_with_the_cause(fl
     # The validations run on the controller; the probe is the first task that runs on the host. With no Python
     # there, it fails: the summary must say so, never "policy would be applied". (A second host keeps the play
     # going to its summary: a play whose every host failed ends the run.)
-    broken, healthy = healthy_hosts()
+    broken, healthy = healthy_hosts()[:2]
     interpreter = "{{ '/nonexistent/python3' if inventory_hostname == '%s' else '/usr/bin/python3' }}" % broken
     run = run_converge("--check", "--limit", "%s,%s" % (broken, healthy), "--extra-vars",
                        json.dumps({"ansible_python_interpreter": interpreter}))
