@@ -19,10 +19,7 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json im
     mirror_hosts,
     registry_config_problems,
 )
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import (
-    parse_image,
-    validate_registry,
-)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import DOCKER_HUB
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     redact_url,
     show,
@@ -30,6 +27,8 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules import (
     refuse_insecure_all,
     validate_insecure_registries,
+    validate_probe_images,
+    validate_registries,
     validate_registry_mirrors,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
@@ -40,8 +39,6 @@ from ansible_collections.buildfleet.mirrors.plugins.plugin_utils._filters import
 
 GATE_MODES = ('strict', 'prune', 'warn', 'off')
 STATES = ('present', 'absent')
-DOCKER_HUB = 'docker.io'
-DOCKER_HUB_NAMES = (DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io')
 
 
 def _bool(policy, name, default):
@@ -49,47 +46,6 @@ def _bool(policy, name, default):
     if not isinstance(value, bool):
         raise PolicyError('%s must be true or false, got %s' % (name, show(value)))
     return value
-
-
-def _registries(value, state):
-    """docker_mirrors_registries validated: {registry: [mirror URLs]} in the order given."""
-    name = 'docker_mirrors_registries'
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise PolicyError('%s must be a mapping of registry (ghcr.io, registry.corp.example:5000) to a list of '
-                          'mirror URLs, got %s' % (name, show(value)))
-    checked = {}
-    for registry, urls in value.items():
-        registry = validate_registry(registry, name)
-        if registry in DOCKER_HUB_NAMES:
-            raise PolicyError("%s names %s: Docker Hub's mirrors go in docker_mirrors_registry_mirrors"
-                              % (name, registry))
-        entry = "%s['%s']" % (name, registry)
-        if state == 'present':
-            validate_registry_mirrors(urls, entry, allow_path=True)
-        elif not isinstance(urls, (list, tuple)):
-            raise PolicyError('%s must be a list of URLs, got %s' % (entry, show(urls)))
-        checked[registry] = list(urls)
-    return checked
-
-
-def _probe_images(value, registries, state):
-    """docker_mirrors_probe_images validated: {registry: parse_image(...)}."""
-    name = 'docker_mirrors_probe_images'
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise PolicyError('%s must be a mapping of registry to an image on it (docker.io: library/hello:latest), '
-                          'got %s' % (name, show(value)))
-    parsed = {}
-    for registry, ref in value.items():
-        if registry != DOCKER_HUB and registry not in registries:
-            raise PolicyError('%s names %s, which is neither docker.io nor a registry of docker_mirrors_registries'
-                              % (name, show(registry)))
-        parse_image(ref, registry, "%s['%s']" % (name, registry))
-        parsed[registry] = ref
-    return parsed
 
 
 @policy_errors_as_filter_errors
@@ -111,8 +67,20 @@ def validate_docker_mirrors(policy):
     mirrors = policy.get('docker_mirrors_registry_mirrors')
     mirrors = [] if mirrors is None else mirrors
     insecure = policy.get('docker_mirrors_insecure_registries')
-    registries = _registries(policy.get('docker_mirrors_registries'), state)
-    probe_images = _probe_images(policy.get('docker_mirrors_probe_images'), registries, state)
+    registries = validate_registries(policy.get('docker_mirrors_registries'), 'docker_mirrors_registries',
+                                     allow_path=True, docker_hub_option='docker_mirrors_registry_mirrors',
+                                     check_urls=state == 'present')
+    probe_images = policy.get('docker_mirrors_probe_images') or {}
+    if state == 'present':
+        validate_probe_images(probe_images, 'docker_mirrors_probe_images', registries,
+                              isinstance(mirrors, (list, tuple)) and len(mirrors) > 0,
+                              docker_hub_option='docker_mirrors_registry_mirrors',
+                              registries_option='docker_mirrors_registries')
+    elif not isinstance(probe_images, dict):
+        # A policy being removed probes nothing: only the shape is checked.
+        raise PolicyError('docker_mirrors_probe_images must be a mapping of registry to an image on it, got %s'
+                          % show(probe_images))
+    probe_images = dict(probe_images)
     fallback = _bool(policy, 'docker_mirrors_fallback', True)
     buildkitd = _bool(policy, 'docker_mirrors_buildkitd', False)
     if state == 'present':

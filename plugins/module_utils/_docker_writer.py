@@ -57,11 +57,14 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json im
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     redact_url,
+    show,
     url_secrets,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules import (
     refuse_insecure_all,
     validate_insecure_registries,
+    validate_probe_images,
+    validate_registries,
     validate_registry_mirrors,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
@@ -78,7 +81,6 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_outpu
     render_hosts_toml,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._buildkitd_toml import merge_buildkitd, plan_buildkitd
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import parse_image, validate_registry
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._transaction import Transaction
 
 DEFAULT_DAEMON_JSON = '/etc/docker/daemon.json'
@@ -89,7 +91,6 @@ DOCKERD_CONSUMER = 'dockerd (docker info)'
 DOCKERD_HOSTS_TOML_VERSION = 28
 # How long one verification pull through dockerd may take, in seconds.
 PULL_TIMEOUT = 300
-DOCKER_HUB_NAMES = (DOCKER_HUB, 'index.docker.io', 'registry-1.docker.io')
 
 # The module's options are the docker_mirrors role's variables without the role prefix. A refusal that only the
 # module can make (it needs the engine) names both, so that a role user reads the variable to fix.
@@ -310,8 +311,12 @@ class DockerWriter:
             self.registries = {}
             return mirrors, insecure
         try:
-            self.registries = self.other_registries(registries)
-            self.probe_images = self.parse_probe_images(params.get('probe_images') or {}, mirrors)
+            # Checked as given here; the mirror URLs are checked (and normalised) below, once the engine is known.
+            self.registries = validate_registries(registries, label('registries'),
+                                                  docker_hub_option=label('registry_mirrors'), check_urls=False)
+            self.probe_images = validate_probe_images(
+                params.get('probe_images'), label('probe_images'), self.registries, bool(mirrors),
+                docker_hub_option=label('registry_mirrors'), registries_option=label('registries'))
         except PolicyError as error:
             raise Refusal(str(error)) from None
         allow_path = params['allow_path']
@@ -320,7 +325,7 @@ class DockerWriter:
         try:
             for registry, urls in self.registries.items():
                 self.registries[registry] = validate_registry_mirrors(
-                    urls, "%s['%s']" % (label('registries'), registry), allow_path)
+                    urls, '%s[%s]' % (label('registries'), show(registry)), allow_path)
             if mirrors is not None:
                 mirrors = validate_registry_mirrors(mirrors, label('registry_mirrors'), allow_path) \
                     if mirrors or not self.registries else []
@@ -331,36 +336,6 @@ class DockerWriter:
         except PolicyError as error:
             raise Refusal(str(error)) from None
         return mirrors, insecure
-
-    @staticmethod
-    def other_registries(registries):
-        """The registries other than Docker Hub, validated names, in the order given."""
-        if not isinstance(registries, dict):
-            raise PolicyError('%s must be a mapping of registry to mirror URLs, got %s'
-                              % (label('registries'), type(registries).__name__))
-        checked = {}
-        for registry, urls in registries.items():
-            name = validate_registry(registry, label('registries'))
-            if name in DOCKER_HUB_NAMES:
-                raise PolicyError("%s names %s: Docker Hub's mirrors go in %s" % (
-                    label('registries'), name, label('registry_mirrors')))
-            checked[name] = urls
-        return checked
-
-    def parse_probe_images(self, images, mirrors):
-        """{registry: parsed image} for the registries this run mirrors."""
-        if not isinstance(images, dict):
-            raise PolicyError('%s must be a mapping of registry to image, got %s'
-                              % (label('probe_images'), type(images).__name__))
-        parsed = {}
-        for registry, ref in images.items():
-            if registry != DOCKER_HUB and registry not in self.registries:
-                raise PolicyError("%s names %s, which is neither docker.io nor a registry of %s" % (
-                    label('probe_images'), registry, label('registries')))
-            if registry == DOCKER_HUB and not mirrors:
-                continue
-            parsed[registry] = parse_image(ref, registry, "%s['%s']" % (label('probe_images'), registry))
-        return parsed
 
     def read_daemon_json(self):
         raw = _read(self.path)

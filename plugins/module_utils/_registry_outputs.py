@@ -21,11 +21,11 @@ import json
 import os
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json import mirror_hosts
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import DOCKER_HUB
 
 MANAGED_BY = 'Managed by Ansible: buildfleet.mirrors.docker_mirrors. Local changes are overwritten.'
 # What marks a file as written by this collection (the header's first sentence).
 MARKER = 'Managed by Ansible: buildfleet.mirrors.docker_mirrors.'
-DOCKER_HUB = 'docker.io'
 # Where a client goes for Docker Hub when no mirror answers (containerd's and dockerd's default host).
 DOCKER_HUB_SERVER = 'https://registry-1.docker.io'
 CONTAINERS_DROPIN = '/etc/containers/registries.conf.d/50-buildfleet-docker-mirrors.conf'

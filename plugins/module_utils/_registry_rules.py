@@ -13,6 +13,12 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import (
+    DOCKER_HUB,
+    DOCKER_HUB_ALIASES,
+    parse_image,
+    validate_registry,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     show,
 )
@@ -110,6 +116,61 @@ def refuse_insecure_all(entries, name, allowed=False, opt_in='docker_mirrors_all
                                   'registry; set %s: true if that is really the policy'
                                   % (_subject(name, entry, True), opt_in))
     return list(entries or [])
+
+
+def validate_registries(value, name, allow_path=False, docker_hub_option='registry_mirrors', check_urls=True):
+    """Check a mapping of upstream registry (not Docker Hub) to its mirror URLs; return a new dict, URLs as given.
+
+    ``name`` is the variable or option (``registries``, ``docker_mirrors_registries``); ``docker_hub_option`` the one
+    that holds Docker Hub's mirrors instead. Without ``check_urls`` (a policy being removed) only the shape is checked.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PolicyError('%s must be a mapping of registry (ghcr.io, registry.corp.example:5000) to a list of '
+                          'mirror URLs, got %s' % (name, show(value)))
+    registries = {}
+    for registry, urls in value.items():
+        validate_registry(registry, '%s key' % name)
+        if registry.lower() in DOCKER_HUB_ALIASES:
+            raise PolicyError('%s key %s is Docker Hub; use %s for Docker Hub' % (name, show(registry),
+                                                                                 docker_hub_option))
+        entry = '%s[%s]' % (name, show(registry))
+        if check_urls:
+            validate_registry_mirrors(urls, entry, allow_path)
+        elif not isinstance(urls, (list, tuple)):
+            raise PolicyError('%s must be a list of URLs, got %s' % (entry, show(urls)))
+        registries[registry] = list(urls)
+    return registries
+
+
+def validate_probe_images(value, name, registries, has_docker_hub_mirrors, docker_hub_option='registry_mirrors',
+                          registries_option='registries'):
+    """Check a mapping of registry to an image reference on it; return registry -> ``parse_image``'s dict.
+
+    A key is ``docker.io`` (the registry of ``docker_hub_option``, which must then have mirrors) or a key of
+    ``registries`` (the checked value of ``registries_option``).
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PolicyError('%s must be a mapping of registry to an image on it (docker.io: library/hello:latest), '
+                          'got %s' % (name, show(value)))
+    images = {}
+    for registry, ref in value.items():
+        if not isinstance(registry, str) or not registry:
+            raise PolicyError('%s key %s is not a registry name' % (name, show(registry)))
+        subject = '%s key %s' % (name, show(registry))
+        if registry.lower() in DOCKER_HUB_ALIASES and registry != DOCKER_HUB:
+            raise PolicyError('%s is Docker Hub; write it docker.io' % subject)
+        if registry == DOCKER_HUB and not has_docker_hub_mirrors:
+            raise PolicyError('%s applies to %s, which names no mirror' % (subject, docker_hub_option))
+        if registry != DOCKER_HUB and registry not in registries:
+            known = ', '.join(([DOCKER_HUB] if has_docker_hub_mirrors else []) + sorted(registries))
+            raise PolicyError('%s is neither docker.io (for %s) nor a key of %s%s'
+                              % (subject, docker_hub_option, registries_option, ' (%s)' % known if known else ''))
+        images[registry] = parse_image(ref, registry, '%s[%s]' % (name, show(registry)))
+    return images
 
 
 _DOMAIN_LABEL = r'(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])'

@@ -501,19 +501,14 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules impor
     parse_goproxy,
     parse_gosumdb,
 )
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import (
-    DOCKER_HUB,
-    DOCKER_HUB_ALIASES,
-    parse_image,
-    validate_registry,
-)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     has_credentials,
     redact_url,
-    show,
     url_secrets,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules import (
+    validate_probe_images,
+    validate_registries,
     validate_registry_mirrors,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
@@ -556,8 +551,9 @@ def parse_options(params):
     if params['registry_mirrors'] is not None:
         validate_registry_mirrors(params['registry_mirrors'], 'registry_mirrors', params['registry_allow_path'])
         registry_urls = list(params['registry_mirrors'])
-    registries = parse_registries(params['registries'], params['registry_allow_path'])
-    probe_images = parse_probe_images(params['probe_images'], registries, params['registry_mirrors'] is not None)
+    registries = validate_registries(params['registries'], 'registries', params['registry_allow_path'])
+    probe_images = validate_probe_images(params['probe_images'], 'probe_images', registries,
+                                         params['registry_mirrors'] is not None)
     if not math.isfinite(params['timeout']):
         raise PolicyError('timeout must be a finite number of seconds, got %s' % params['timeout'])
     for option, minimum in (('timeout', 0.001), ('retries', 0), ('max_workers', 1)):
@@ -573,39 +569,6 @@ def parse_options(params):
     return dict(goproxy_urls=goproxy_urls, probe_module=params['probe_module'], sumdb=sumdb,
                 registry_urls=registry_urls, timeout=params['timeout'], retries=params['retries'],
                 max_workers=params['max_workers'], registries=registries, probe_images=probe_images)
-
-
-def parse_registries(value, allow_path):
-    """Check the registries option: registry names (not Docker Hub) to lists of mirror URLs; return a new dict."""
-    registries = {}
-    for registry, urls in (value or {}).items():
-        validate_registry(registry, 'registries key')
-        if registry.lower() in DOCKER_HUB_ALIASES:
-            raise PolicyError('registries key %s is Docker Hub; use registry_mirrors for Docker Hub' % show(registry))
-        name = 'registries[%s]' % show(registry)
-        validate_registry_mirrors(urls, name, allow_path)
-        registries[registry] = list(urls)
-    return registries
-
-
-def parse_probe_images(value, registries, has_docker_hub_mirrors):
-    """Check the probe_images option: registry to an image reference on it; return registry -> parse_image's dict."""
-    images = {}
-    for registry, ref in (value or {}).items():
-        if not isinstance(registry, str) or not registry:
-            raise PolicyError('probe_images key %s is not a registry name' % show(registry))
-        subject = 'probe_images key %s' % show(registry)
-        if registry.lower() in DOCKER_HUB_ALIASES and registry != DOCKER_HUB:
-            raise PolicyError('%s is Docker Hub; write it docker.io' % subject)
-        if registry == DOCKER_HUB and not has_docker_hub_mirrors:
-            raise PolicyError('%s applies to registry_mirrors, which is not given' % subject)
-        if registry != DOCKER_HUB and registry not in registries:
-            known = ', '.join(['docker.io'] + sorted(registries)) if has_docker_hub_mirrors else ', '.join(
-                sorted(registries))
-            raise PolicyError('%s is neither docker.io (for registry_mirrors) nor a key of registries%s'
-                              % (subject, ' (%s)' % known if known else ''))
-        images[registry] = parse_image(ref, registry, 'probe_images[%s]' % show(registry))
-    return images
 
 
 def urls_in(option, value):

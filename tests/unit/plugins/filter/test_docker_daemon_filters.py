@@ -71,7 +71,7 @@ def test_validate_docker_mirrors_takes_other_registries_probe_images_and_no_dock
     policy = dict(POLICY, docker_mirrors_registry_mirrors=[],
                   docker_mirrors_registries={'ghcr.io': ['http://127.0.0.1:15000'],
                                              'registry.corp.example:5000': ['https://m.example/corp']},
-                  docker_mirrors_probe_images={'ghcr.io': 'acme/hello', 'docker.io': 'hello'},
+                  docker_mirrors_probe_images={'ghcr.io': 'acme/hello'},
                   docker_mirrors_fallback=False)
     assert FILTERS['validate_docker_mirrors'](policy) == dict(policy, docker_mirrors_buildkitd=False)
 
@@ -80,8 +80,9 @@ def test_validate_docker_mirrors_takes_other_registries_probe_images_and_no_dock
     ({'docker_mirrors_registry_mirrors': []},
      'docker_mirrors_registry_mirrors and docker_mirrors_registries are both empty'),
     ({'docker_mirrors_registries': {'docker.io': ['https://m.example']}},
-     "docker_mirrors_registries names docker.io: Docker Hub's mirrors go in docker_mirrors_registry_mirrors"),
-    ({'docker_mirrors_registries': {'index.docker.io': ['https://m.example']}}, 'names index.docker.io'),
+     "docker_mirrors_registries key 'docker.io' is Docker Hub; use docker_mirrors_registry_mirrors for Docker Hub"),
+    ({'docker_mirrors_registries': {'index.docker.io': ['https://m.example']}}, "key 'index.docker.io' is Docker Hub"),
+    ({'docker_mirrors_registries': {'Docker.IO': ['https://m.example']}}, "key 'Docker.IO' is Docker Hub"),
     ({'docker_mirrors_registries': {'https://ghcr.io': ['https://m.example']}}, 'docker_mirrors_registries'),
     ({'docker_mirrors_registries': {'ghcr.io/acme': ['https://m.example']}}, 'docker_mirrors_registries'),
     ({'docker_mirrors_registries': {'ghcr.io': []}}, "docker_mirrors_registries['ghcr.io'] is an empty list"),
@@ -89,7 +90,11 @@ def test_validate_docker_mirrors_takes_other_registries_probe_images_and_no_dock
      "docker_mirrors_registries['ghcr.io'] entry 'https://***@m.example' carries credentials"),
     ({'docker_mirrors_registries': ['ghcr.io']}, 'docker_mirrors_registries must be a mapping'),
     ({'docker_mirrors_probe_images': {'quay.io': 'a/b'}},
-     "docker_mirrors_probe_images names 'quay.io', which is neither docker.io nor a registry"),
+     "docker_mirrors_probe_images key 'quay.io' is neither docker.io (for docker_mirrors_registry_mirrors) nor a "
+     "key of docker_mirrors_registries (docker.io)"),
+    ({'docker_mirrors_registry_mirrors': [], 'docker_mirrors_registries': {'ghcr.io': ['https://m.example']},
+      'docker_mirrors_probe_images': {'docker.io': 'hello'}},
+     "docker_mirrors_probe_images key 'docker.io' applies to docker_mirrors_registry_mirrors, which names no mirror"),
     ({'docker_mirrors_probe_images': {'docker.io': 'docker.io/library/hello'}}, "docker_mirrors_probe_images['docker.io']"),
     ({'docker_mirrors_probe_images': {'docker.io': 'Hello'}}, "docker_mirrors_probe_images['docker.io']"),
     ({'docker_mirrors_fallback': 'no'}, 'docker_mirrors_fallback must be true or false'),

@@ -520,10 +520,12 @@ def test_a_failed_proof_pull_puts_every_file_back(tree, daemon_json):
 
 
 @pytest.mark.parametrize('params, message', [
-    (dict(registries={'docker.io': [MIRROR]}), "names docker.io: Docker Hub's mirrors go in registry_mirrors"),
+    (dict(registries={'docker.io': [MIRROR]}),
+     "registries (docker_mirrors_registries) key 'docker.io' is Docker Hub; use registry_mirrors "
+     "(docker_mirrors_registry_mirrors) for Docker Hub"),
     (dict(registries={'https://ghcr.io': [MIRROR]}), 'registries (docker_mirrors_registries)'),
     (dict(registries={'ghcr.io': ['ftp://m.example/']}), "registries (docker_mirrors_registries)['ghcr.io']"),
-    (dict(registries=GHCR, probe_images={'quay.io': 'a/b'}), 'names quay.io, which is neither docker.io nor'),
+    (dict(registries=GHCR, probe_images={'quay.io': 'a/b'}), "key 'quay.io' is neither docker.io (for registry_mirrors"),
     (dict(registries=GHCR, probe_images={'ghcr.io': 'ghcr.io/acme/hello'}), "probe_images (docker_mirrors_probe_"),
 ])
 def test_bad_registries_and_probe_images_are_refused_before_any_write(tree, daemon_json, params, message):

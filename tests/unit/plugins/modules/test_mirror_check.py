@@ -342,7 +342,7 @@ GHCR = 'https://ghcr-mirror.corp.example.com'
     ({'registries': {'quay.io': [GHCR]}, 'probe_images': {'ghcr.io': 'acme/hello'}},
      "probe_images key 'ghcr.io' is neither docker.io (for registry_mirrors) nor a key of registries (quay.io)"),
     ({'registries': {'ghcr.io': [GHCR]}, 'probe_images': {'docker.io': 'library/hello'}},
-     "probe_images key 'docker.io' applies to registry_mirrors, which is not given"),
+     "probe_images key 'docker.io' applies to registry_mirrors, which names no mirror"),
     ({'registry_mirrors': [HUB], 'probe_images': {'index.docker.io': 'library/hello'}},
      "probe_images key 'index.docker.io' is Docker Hub; write it docker.io"),
     ({'registries': {'ghcr.io': [GHCR]}, 'probe_images': {'ghcr.io': 'ghcr.io/acme/hello'}},
