@@ -133,8 +133,8 @@ def validate_registries(value, name, allow_path=False, docker_hub_option='regist
     for registry, urls in value.items():
         validate_registry(registry, '%s key' % name)
         if registry.lower() in DOCKER_HUB_ALIASES:
-            raise PolicyError('%s key %s is Docker Hub; use %s for Docker Hub' % (name, show(registry),
-                                                                                 docker_hub_option))
+            raise PolicyError('%s key %s is Docker Hub; use %s for Docker Hub'
+                              % (name, show(registry), docker_hub_option))
         entry = '%s[%s]' % (name, show(registry))
         if check_urls:
             validate_registry_mirrors(urls, entry, allow_path)
