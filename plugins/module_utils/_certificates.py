@@ -259,6 +259,7 @@ class Certificate:
     has_basic_constraints: bool
     path_length: int | None
     key_cert_sign: bool | None       # None: no keyUsage extension (no restriction)
+    basic_constraints_critical: bool
     # Issuer equals subject and the key identifiers, where both are present, agree (the signature is not checked).
     is_self_signed: bool
 
@@ -275,6 +276,20 @@ class Certificate:
         lines = [encoded[index:index + 64] for index in range(0, len(encoded), 64)]
         return '-----BEGIN CERTIFICATE-----\n%s\n-----END CERTIFICATE-----\n' % '\n'.join(lines)
 
+    @property
+    def strict_findings(self):
+        """What OpenSSL's X509_V_FLAG_X509_STRICT refuses in a CA certificate that the other checks here accept.
+
+        Python 3.13 and newer verify with that flag by default (ssl.create_default_context, cpython#107361), so a
+        client such as the gate refuses a CA with these findings on Debian 13 while Go and curl accept it.
+        """
+        findings = []
+        if self.is_ca and not self.basic_constraints_critical:
+            findings.append('basicConstraints is not marked critical')
+        if self.is_ca and self.key_cert_sign is None:
+            findings.append('no keyUsage extension')
+        return findings
+
     def as_dict(self):
         """The public description of the certificate (the contract of the filters' ``certificates`` items)."""
         return {
@@ -286,6 +301,7 @@ class Certificate:
             'sha256_fingerprint': self.sha256_fingerprint,
             'is_self_signed': self.is_self_signed,
             'path_length': self.path_length,
+            'strict_findings': self.strict_findings,
             'pem': self.pem,
         }
 
@@ -402,7 +418,8 @@ def parse_certificate(der):
         serial_number=':'.join('%02X' % byte for byte in serial_bytes),
         not_before=_time(times[0]), not_after=_time(times[1]), version=version,
         is_ca=is_ca, has_basic_constraints=_BASIC_CONSTRAINTS in extensions, path_length=path_length,
-        key_cert_sign=key_cert_sign, is_self_signed=self_issued)
+        key_cert_sign=key_cert_sign, is_self_signed=self_issued,
+        basic_constraints_critical=_BASIC_CONSTRAINTS in extensions and extensions[_BASIC_CONSTRAINTS][0])
 
 
 # ---------------------------------------------------------------------------
@@ -451,7 +468,8 @@ def read_certificate_blocks(text, where):
                           'Remove the key from the variable, and if it was ever committed or shared, treat it as '
                           'exposed and replace it' % (where, key.group(1), line))
     blocks, label, body, begin_line = [], None, [], 0
-    for number, raw in enumerate(_lines(text), start=1):
+    # A byte order mark is what some editors put first in a file; it is not text.
+    for number, raw in enumerate(_lines(text[1:] if text.startswith('\ufeff') else text), start=1):
         line = raw.strip()
         if label is None:
             if not line or line.startswith('#'):

@@ -90,6 +90,15 @@ def pki(tmp_path_factory):
                 '-pkeyopt', 'ec_paramgen_curve:P-384')
     self_signed('unicode-root', 'ec', '/O=Zürich Größe/CN=Ünïcode Root', '-utf8', *CA_EXTENSIONS,
                 '-pkeyopt', 'ec_paramgen_curve:P-256')
+    # CAs that OpenSSL's strict verification (Python 3.13's default) refuses, and a leaf under each.
+    self_signed('loose-constraints', 'ec', '/CN=Loose Constraints CA', '-addext', 'basicConstraints=CA:TRUE',
+                '-addext', 'keyUsage=critical,keyCertSign', '-pkeyopt', 'ec_paramgen_curve:P-256')
+    self_signed('no-key-usage', 'ec', '/CN=No Key Usage CA', '-addext', 'basicConstraints=critical,CA:TRUE',
+                '-pkeyopt', 'ec_paramgen_curve:P-256')
+    for issuer in ('root', 'loose-constraints', 'no-key-usage'):
+        signed(issuer + '-server', 'ec', '/CN=mirror.corp.example.com', issuer,
+               'basicConstraints = critical, CA:FALSE\nsubjectAltName = DNS:mirror.corp.example.com\n'
+               'authorityKeyIdentifier = keyid\n', '-pkeyopt', 'ec_paramgen_curve:P-256')
     self_signed('multi-rdn', 'ec', '/O=Corp/CN=Multi+OU=Valued', '-multivalue-rdn', *CA_EXTENSIONS,
                 '-pkeyopt', 'ec_paramgen_curve:P-256')
 

@@ -18,6 +18,7 @@ import datetime
 import random
 import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -102,6 +103,26 @@ def test_self_signed_and_path_length(pki, stem, self_signed, path_length):
     assert certificate.path_length == path_length
 
 
+@pytest.mark.parametrize('issuer, findings, openssl_error', [
+    ('root', [], None),
+    ('loose-constraints', ['basicConstraints is not marked critical'], 'Basic Constraints of CA cert not marked critical'),
+    ('no-key-usage', ['no keyUsage extension'], 'CA cert does not include key usage extension'),
+])
+def test_strict_findings_are_what_openssl_strict_verification_refuses(pki, issuer, findings, openssl_error):
+    """The CA is accepted (Go and curl trust it) but reported, since strict verification refuses what it signed."""
+    result = validate_ca_bundle(pki.text(issuer), 'x', NOW)
+    assert result['certificates'][0]['strict_findings'] == findings
+    lax = subprocess.run(['openssl', 'verify', '-CAfile', issuer + '.pem', issuer + '-server.pem'], cwd=str(pki.dir),
+                         capture_output=True, text=True, check=False)
+    strict = subprocess.run(['openssl', 'verify', '-x509_strict', '-CAfile', issuer + '.pem', issuer + '-server.pem'],
+                            cwd=str(pki.dir), capture_output=True, text=True, check=False)
+    assert lax.returncode == 0, lax.stdout + lax.stderr
+    if openssl_error:
+        assert strict.returncode != 0 and openssl_error in strict.stdout + strict.stderr
+    else:
+        assert strict.returncode == 0, strict.stdout + strict.stderr
+
+
 def test_a_bundle_is_normalised_from_its_der(pki):
     expected = pki.run('x509', '-in', 'root.pem') + pki.run('x509', '-in', 'intermediate.pem')
     messy = ('# Corp trust, 2026\r\n\r\n  ' + pki.text('root').replace('\n', '  \r\n') + '\n\n# the mirrors CA\n'
@@ -115,9 +136,14 @@ def test_a_bundle_is_normalised_from_its_der(pki):
     assert validate_ca_bundle(result['pem'], 'x', NOW) == result  # idempotent
     described = result['certificates'][1]
     assert sorted(described) == ['is_self_signed', 'issuer', 'not_after', 'not_before', 'path_length', 'pem',
-                                 'serial_number', 'sha256_fingerprint', 'subject']
+                                 'serial_number', 'sha256_fingerprint', 'strict_findings', 'subject']
     assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ', described['not_after'])
     assert described['issuer'] == result['certificates'][0]['subject']
+
+
+def test_a_byte_order_mark_is_not_text(pki):
+    assert validate_ca_bundle('\ufeff' + pki.text('root'), 'x', NOW)['pem'] == pki.run('x509', '-in', 'root.pem')
+    assert 'text outside any PEM block at line 2' in refusal(validate_ca_bundle, '\n\ufeff' + pki.text('root'), 'x', NOW)
 
 
 def test_validity_is_judged_at_now(pki):
