@@ -107,7 +107,7 @@ def pki(tmp_path_factory):
     (work / 'index.txt').write_text('')
     (work / 'serial').write_text('1000\n')
     (work / 'ca.cnf').write_text(CA_CONFIG.format(dir=work))
-    for stem, start, end in (('expired', '20000101000000Z', '20010101000000Z'),
+    for stem, start, end in (('expired', '19990101000000Z', '20010101000000Z'),
                              ('future', '20900101000000Z', '20910101000000Z')):
         run('req', '-new', '-config', 'req.cnf', '-newkey', 'rsa:2048', '-nodes', '-keyout', stem + '.key',
             '-out', stem + '.csr', '-subj', '/CN=%s CA' % stem.capitalize())
