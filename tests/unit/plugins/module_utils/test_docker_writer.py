@@ -412,6 +412,28 @@ def test_a_registry_left_out_loses_only_the_files_this_collection_wrote(tree, da
     assert (again['changed'], again['written']) == (False, [])
 
 
+def test_state_absent_removes_every_registrys_files_and_only_the_collections(tree, daemon_json):
+    fake = FakeDockerd(str(daemon_json), version='28.5.2', containerd_store=True)
+    writer_for(tree, fake, registry_mirrors=[OLD], containerd=True, containers_registries_conf=True,
+               registries=GHCR).run()
+    theirs = certs(tree, 'containerd', 'quay.io')
+    theirs.parent.mkdir()
+    theirs.write_text('server = "https://quay.io"\n')
+    check = writer_for(tree, fake, check_mode=True, diff=True, state='absent', registry_mirrors=[OLD],
+                       containerd=True, containers_registries_conf=True).run()
+    ours = sorted(str(certs(tree, consumer, registry)) for consumer in ('containerd', 'docker')
+                  for registry in ('docker.io', 'ghcr.io'))
+    assert sorted(path for path in check['written'] if path.endswith('hosts.toml')) == ours
+    assert all(item['after'] == '' for item in check['diff'] if item['before_header'].endswith('hosts.toml'))
+    assert certs(tree, 'docker', 'ghcr.io').exists()  # check mode wrote nothing
+    gone = writer_for(tree, fake, state='absent', registry_mirrors=[OLD], containerd=True,
+                      containers_registries_conf=True).run()
+    assert sorted(path for path in gone['written'] if path.endswith('hosts.toml')) == ours
+    assert not any(os.path.exists(path) for path in ours)
+    assert theirs.read_text() == 'server = "https://quay.io"\n'
+    assert gone['unproven'] == [] and gone['limits'] == []
+
+
 def test_the_graphdriver_and_docker_26_say_which_registries_dockerd_does_not_mirror(tree, daemon_json):
     fake = FakeDockerd(str(daemon_json), version='28.5.2')
     result = writer_for(tree, fake, registry_mirrors=[OLD], registries=GHCR).run()
