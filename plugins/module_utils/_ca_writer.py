@@ -180,7 +180,7 @@ class CaWriter:
         self.layout = None
         self.command = None
         self.result = dict(changed=False, written=[], removed=[], certificates=[], bundle=None, family=None,
-                           updated=False, verified=[], pruned=[], msg='')
+                           updated=False, verified=[], pruned=[])
 
     # --- reading and deciding ----------------------------------------------------------------------------------
     def find_family(self):
