@@ -343,6 +343,52 @@ def credentials_for_url(url, credentials):
     return None
 
 
+_SAFE_PATH = re.compile(r'^(/[A-Za-z0-9._-]+)+$')
+
+
+def _checked_path(path):
+    if not isinstance(path, str) or not _SAFE_PATH.match(path) or '/../' in path + '/' or '/./' in path + '/':
+        raise PolicyError('the netrc path %s must be absolute and hold only letters, digits, ., _, - and /'
+                          % show(path))
+    return path
+
+
+def render_netrc_profile(path):
+    """A /etc/profile.d snippet that sets NETRC to ``path`` only for a user who can read the file.
+
+    Go 1.24 and newer fail to load an unreadable NETRC (quietly in 1.24.4, fatally in a 1.24 pre-release), and
+    any NETRC hides the user's own ~/.netrc from Go: so a user outside the group keeps Go's default. A NETRC
+    the user set to another file is kept; one inherited for this file (``su`` from a member) is dropped when
+    the new user cannot read it. POSIX sh, no bashism.
+    """
+    path = _checked_path(path)
+    return ('# %s'
+            '# Go proxy credentials: NETRC only for those who can read the file (group members and root), so that\n'
+            '# nobody else is pointed at a file Go cannot read or loses the ~/.netrc Go reads by default.\n'
+            'if [ -r %s ]; then\n'
+            '    if [ -z "${NETRC:-}" ]; then\n'
+            '        NETRC=%s\n'
+            '        export NETRC\n'
+            '    fi\n'
+            'elif [ "${NETRC:-}" = %s ]; then\n'
+            '    unset NETRC\n'
+            'fi\n' % (NETRC_HEADER[2:], path, path, path))
+
+
+def render_netrc_unit_dropin(path, group=None):
+    """The [Service] lines that give one systemd service the credentials, whatever user it runs as.
+
+    ``Environment=NETRC=`` points Go at the file, ``SupplementaryGroups=`` (with a group) lets a service that
+    runs as another user read it. Both take effect at the service's next start. Never for the manager's
+    DefaultEnvironment: every other service would be pointed at a file it cannot read.
+    """
+    path = _checked_path(path)
+    lines = ['# ' + NETRC_HEADER[2:].rstrip('\n'), '[Service]', 'Environment="NETRC=%s"' % path]
+    if group is not None:
+        lines.append('SupplementaryGroups=%s' % validate_group_name(group))
+    return '\n'.join(lines) + '\n'
+
+
 def validate_group_name(value, name='go_proxy_credentials_group'):
     """Check the syntax of a group name (whether it exists is for the host to say); return it, or None if unset."""
     if value is None or value == '':

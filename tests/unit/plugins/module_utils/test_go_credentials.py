@@ -11,6 +11,12 @@ test_go_credentials_real_go.py shows the rendered file to real go commands.
 from __future__ import annotations
 
 import netrc
+import os
+import shutil
+import subprocess
+import tempfile
+
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +29,8 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials
     PolicyError,
     refuse_credentials_in_urls,
     render_netrc,
+    render_netrc_profile,
+    render_netrc_unit_dropin,
     validate_go_credentials,
     validate_group_name,
 )
@@ -298,3 +306,73 @@ def test_bad_group_names(value):
 def test_a_group_must_be_a_string():
     with pytest.raises(PolicyError, match=r'go_proxy_credentials_group must be a group name \(a string\), got 100'):
         validate_group_name(100)
+
+
+# ---------------------------------------------------------------------------
+# delivery: the profile.d snippet (run by a real sh, as root and as a user who cannot read the file)
+# ---------------------------------------------------------------------------
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which('setpriv'),
+                                reason='needs root and setpriv to run sh as another user')
+
+
+@pytest.fixture
+def shared_dir():
+    """A directory other users can enter (pytest's tmp_path is closed to them)."""
+    base = Path(tempfile.mkdtemp(prefix='buildfleet-gocreds-'))
+    base.chmod(0o755)
+    yield base
+    shutil.rmtree(str(base), ignore_errors=True)
+
+
+def netrc_seen_by(snippet, user=None, inherited=None):
+    """What NETRC is after a login shell of ``user`` sources the snippet ('unset' when it is not set)."""
+    environment = {'PATH': '/usr/bin:/bin'}
+    if inherited is not None:
+        environment['NETRC'] = inherited
+    command = ['sh', '-c', '. "$0"; printf %s "${NETRC-unset}"', str(snippet)]
+    if user is not None:
+        command = ['setpriv', '--reuid=' + user, '--regid=nogroup', '--clear-groups', '--'] + command
+    return subprocess.run(command, env=environment, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+@needs_root
+def test_the_profile_snippet_points_only_readers_at_the_file(shared_dir):
+    credentials = shared_dir / 'netrc'
+    credentials.write_text(render_netrc([]))
+    credentials.chmod(0o640)  # root:root here; the role makes it root:<group>
+    snippet = shared_dir / 'go-proxy-netrc.sh'
+    snippet.write_text(render_netrc_profile(str(credentials)))
+    snippet.chmod(0o644)
+    assert netrc_seen_by(snippet) == str(credentials)
+    assert netrc_seen_by(snippet, 'nobody') == 'unset'
+    # 'su' (no dash) from a member to an outsider carries NETRC along: the outsider's login shell drops it
+    assert netrc_seen_by(snippet, 'nobody', inherited=str(credentials)) == 'unset'
+    # a NETRC the user chose for another file is theirs
+    assert netrc_seen_by(snippet, 'nobody', inherited='/home/other/.netrc') == '/home/other/.netrc'
+    assert netrc_seen_by(snippet, inherited='/root/own.netrc') == '/root/own.netrc'
+    credentials.chmod(0o644)  # once readable, the outsider gets it too: readability is the only test
+    assert netrc_seen_by(snippet, 'nobody') == str(credentials)
+
+
+def test_the_profile_snippet_is_plain_posix_sh(shared_dir):
+    snippet = shared_dir / 'go-proxy-netrc.sh'
+    snippet.write_text(render_netrc_profile('/etc/go-proxy/netrc'))
+    for shell in ('sh', 'dash', 'bash'):
+        if shutil.which(shell):
+            subprocess.run([shell, '-n', str(snippet)], check=True, timeout=60)
+    assert netrc_seen_by(snippet) in ('unset', '/etc/go-proxy/netrc')
+
+
+def test_the_unit_dropin():
+    assert render_netrc_unit_dropin('/etc/go-proxy/netrc', 'go-mirror').splitlines()[1:] == [
+        '[Service]', 'Environment="NETRC=/etc/go-proxy/netrc"', 'SupplementaryGroups=go-mirror']
+    assert 'SupplementaryGroups' not in render_netrc_unit_dropin('/etc/go-proxy/netrc')
+
+
+@pytest.mark.parametrize('path', ['etc/netrc', '/etc/go proxy/netrc', '/etc/$HOME/netrc', '/etc/../netrc', '/', ''])
+def test_delivery_paths_must_be_plain_and_absolute(path):
+    with pytest.raises(PolicyError, match='must be absolute'):
+        render_netrc_profile(path)
+    with pytest.raises(PolicyError, match='must be absolute'):
+        render_netrc_unit_dropin(path)
