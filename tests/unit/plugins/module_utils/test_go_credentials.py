@@ -288,8 +288,8 @@ def test_credentials_for_url_is_what_go_sends():
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize('value, expected', [
-    (None, None), ('', None), ('go-mirror', 'go-mirror'), ('_builders', '_builders'), ('Build_Users-2', 'Build_Users-2'),
-    ('g' * 31, 'g' * 31),
+    (None, None), ('', None), ('go-mirror', 'go-mirror'), ('_builders', '_builders'),
+    ('Build_Users-2', 'Build_Users-2'), ('g' * 31, 'g' * 31),
 ])
 def test_group_names(value, expected):
     assert validate_group_name(value) == expected

@@ -22,7 +22,6 @@ import os
 import pwd
 import re
 import shutil
-import ssl
 import subprocess
 import tempfile
 import threading
@@ -59,8 +58,7 @@ pytestmark = pytest.mark.skipif(not TOOLCHAINS, reason='no go command on this ma
 
 def go_version(go):
     output = subprocess.run([go, 'version'], capture_output=True, text=True, check=True, timeout=60).stdout
-    major, minor = re.search(r'go1\.(\d+)', output).group(0, 1)
-    return int(minor)
+    return int(re.search(r'go1\.(\d+)', output).group(1))
 
 
 def module_zip():
