@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import grp
 import http.server
 import io
 import json
@@ -36,6 +37,7 @@ from local_mirrors import make_tls_files
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials import (
     CredentialTarget,
     render_netrc,
+    render_netrc_profile,
     validate_go_credentials,
 )
 
@@ -142,8 +144,12 @@ def open_proxy(tls):
     server.close()
 
 
-def go_download(go, proxy_url, work, tls, netrc=None, user=None):
-    """``go mod download`` of the module through ``proxy_url``, as root or as ``user``; return the CompletedProcess."""
+def go_download(go, proxy_url, work, tls, netrc=None, user=None, groups=None, profile=None):
+    """``go mod download`` of the module through ``proxy_url``; return the CompletedProcess.
+
+    As root, or as ``user`` with the supplementary ``groups`` (names); with ``profile``, a login shell's
+    profile.d snippet is sourced first (and ``netrc`` is not passed).
+    """
     work.mkdir(parents=True, exist_ok=True)
     (work / 'go.mod').write_text('module example.com/consumer\n\ngo 1.15\n')
     environment = {
@@ -155,9 +161,12 @@ def go_download(go, proxy_url, work, tls, netrc=None, user=None):
     if netrc is not None:
         environment['NETRC'] = str(netrc)
     command = [go, 'mod', 'download', '-json', '%s@%s' % (MODULE, VERSION)]
+    if profile is not None:
+        command = ['sh', '-c', '. "$0"; exec "$@"', str(profile)] + command
     if user is not None:
-        command = ['setpriv', '--reuid=%s' % user, '--regid=%s' % pwd.getpwnam(user).pw_gid, '--clear-groups',
-                   '--'] + command
+        supplementary = ['--groups=' + ','.join(groups)] if groups else ['--clear-groups']
+        command = ['setpriv', '--reuid=%s' % user, '--regid=%s' % pwd.getpwnam(user).pw_gid] + supplementary + [
+            '--'] + command
         subprocess.run(['chown', '-R', user, str(work)], check=True)
     return subprocess.run(command, cwd=str(work), env=environment, capture_output=True, text=True, timeout=300,
                           check=False)
@@ -239,6 +248,44 @@ def test_an_unreadable_netrc_is_not_fatal_but_gives_no_credentials(go, auth_prox
         assert '401 Unauthorized' in private.stdout + private.stderr
         for completed in (public, private):
             assert 'netrc' not in (completed.stdout + completed.stderr).lower()
+            assert PASSWORD not in completed.stdout + completed.stderr
+    finally:
+        shutil.rmtree(str(base), ignore_errors=True)
+
+
+@needs_root
+@pytest.mark.parametrize('go', TOOLCHAINS)
+def test_the_recommended_delivery_serves_members_and_spares_the_others(go, auth_proxy, open_proxy, tls):
+    """root:<group> 0640 and the profile.d snippet: a member downloads through the authenticated proxy, an
+    outsider gets the proxy's 401 there and still downloads public modules.
+
+    'staff' stands for go_proxy_credentials_group: setpriv gives nobody the group for one run, nothing on this
+    machine is changed.
+    """
+    group = 'staff'
+    try:
+        grp.getgrnam(group)
+    except KeyError:
+        pytest.skip('no group %s on this machine' % group)
+    base = Path(tempfile.mkdtemp(prefix='buildfleet-gocreds-'))
+    try:
+        base.chmod(0o755)
+        shared_tls = copy.copy(tls)
+        shared_tls.ca_cert = shutil.copy(tls.ca_cert, str(base / 'ca.pem'))
+        netrc = rendered_netrc(auth_proxy.url, base / 'netrc')
+        shutil.chown(str(netrc), 'root', group)
+        netrc.chmod(0o640)
+        profile = base / 'go-proxy-netrc.sh'
+        profile.write_text(render_netrc_profile(str(netrc)))
+        member = go_download(go, auth_proxy.url, base / 'member', shared_tls, user='nobody', groups=[group],
+                             profile=profile)
+        assert member.returncode == 0, member.stdout + member.stderr
+        outsider = go_download(go, auth_proxy.url, base / 'outsider', shared_tls, user='nobody', profile=profile)
+        assert outsider.returncode != 0
+        assert '401 Unauthorized' in outsider.stdout + outsider.stderr
+        public = go_download(go, open_proxy.url, base / 'public', shared_tls, user='nobody', profile=profile)
+        assert public.returncode == 0, public.stdout + public.stderr
+        for completed in (member, outsider, public):
             assert PASSWORD not in completed.stdout + completed.stderr
     finally:
         shutil.rmtree(str(base), ignore_errors=True)
