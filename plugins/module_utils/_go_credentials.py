@@ -106,32 +106,31 @@ def parse_machine(value, subject):
     if not isinstance(value, str) or not value:
         raise PolicyError('%s machine must be a host name or host:port, got %s'
                           % (subject, 'nothing' if value in (None, '') else show(value)))
+    # From here on, ``subject`` shows the machine: 'go_proxy_credentials[0] (machine 'x')'.
     if '://' in value or '/' in value or '@' in value:
-        raise PolicyError('%s machine %s must be a host name or host:port, such as goproxy.corp.example.com or '
-                          'goproxy.corp.example.com:8443, without a scheme, a path or credentials'
-                          % (subject, show(value)))
+        raise PolicyError('%s: a machine is a host name or host:port, such as goproxy.corp.example.com or '
+                          'goproxy.corp.example.com:8443, without a scheme, a path or credentials' % subject)
     port = None
     if value.startswith('['):
         close = value.find(']')
         host, rest = value[1:close], value[close + 1:] if close != -1 else ''
         if close == -1 or (rest and not rest.startswith(':')):
-            raise PolicyError('%s machine %s has a malformed IPv6 literal; write [address] or [address]:port'
-                              % (subject, show(value)))
+            raise PolicyError('%s: the machine has a malformed IPv6 literal; write [address] or [address]:port'
+                              % subject)
         port_text = rest[1:] if rest else None
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise PolicyError('%s machine %s is not an IPv6 address in brackets' % (subject, show(value))) from None
+            raise PolicyError('%s: the machine is not an IPv6 address in brackets' % subject) from None
     else:
         host, dummy, port_text = value.partition(':')
         port_text = port_text if dummy else None
         if not _DNS_NAME.match(host):
-            raise PolicyError('%s machine %s is not a host name or host:port (letters, digits, dots and hyphens, '
-                              'then an optional :port)' % (subject, show(value)))
+            raise PolicyError('%s: the machine is not a host name or host:port (letters, digits, dots and '
+                              'hyphens, then an optional :port)' % subject)
     if port_text is not None:
         if not _PORT.match(port_text) or not 0 < int(port_text) < 65536:
-            raise PolicyError('%s machine %s has a port that is not a number from 1 to 65535'
-                              % (subject, show(value)))
+            raise PolicyError('%s: the machine has a port that is not a number from 1 to 65535' % subject)
         port = int(port_text)
     return Machine(host.rstrip('.'), port)
 

@@ -126,7 +126,7 @@ def test_parse_machine(value, host, port):
     ('goproxy.corp.example.com:0', 'not a number from 1 to 65535'),
     ('goproxy.corp.example.com:99999', 'not a number from 1 to 65535'),
     ('goproxy.corp.example.com:https', 'not a number from 1 to 65535'),
-    ('goproxy corp', 'is not a host name or host:port'),
+    ('goproxy corp', "(machine 'goproxy corp'): the machine is not a host name or host:port"),
     ('-goproxy.corp', 'is not a host name or host:port'),
     ('[fd00::1', 'malformed IPv6 literal'),
     ('[nothost]:1', 'is not an IPv6 address'),
