@@ -9,13 +9,19 @@ Each filter is documented in its own sidecar file (plugins/filter/<name>.yml).
 The rules of each value live in module_utils (_go_rules, _registry_rules,
 _values), shared with the modules; here they are wrapped so that a refused value
 raises AnsibleFilterError, and only here are they applied to the roles'
-variables by name (validate_go_policy, go_environment).
+variables by name (validate_go_policy, go_environment, validate_go_credentials).
 """
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials import (
+    CredentialTarget,
+    refuse_credentials_in_urls,
+    validate_go_credentials as validate_credentials,
+    validate_group_name,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs import (
     UnitNameError,
     service_names,
@@ -163,6 +169,42 @@ def go_environment(policy):
     return environment
 
 
+def _credential_targets(policy):
+    """The URLs of the go_proxy policy that Go may send netrc credentials to: each proxy, the checksum database."""
+    urls = policy.get('go_proxy_urls') or []
+    if not isinstance(urls, (list, tuple)):
+        raise PolicyError('go_proxy_urls must be a list of proxy URLs, got %s' % show(urls))
+    targets = [CredentialTarget(url, 'go_proxy_urls entry') for url in urls if isinstance(url, str)]
+    sumdb = policy.get('go_proxy_sumdb')
+    if isinstance(sumdb, str) and sumdb and sumdb != 'off':
+        targets.append(CredentialTarget(parse_gosumdb(sumdb, 'go_proxy_sumdb').url, 'go_proxy_sumdb URL'))
+    return targets
+
+
+def validate_go_credentials(policy):
+    """Validate go_proxy_credentials and go_proxy_credentials_group against the policy's URLs; return a summary.
+
+    The summary holds no login and no password, so it is safe in a fact or a message:
+    ``go_proxy_credentials`` is a list of ``{machine, netrc_machines, urls}`` (the netrc lines Go needs, the
+    policy URLs the entry is for, redacted), ``go_proxy_credentials_group`` the group or None. With
+    credentials, user info in go_proxy_urls or the go_proxy_sumdb URL is refused. The writer renders the netrc
+    text on the host from the variables themselves (module_utils._go_credentials.render_netrc).
+    """
+    if not isinstance(policy, dict):
+        raise PolicyError('the go_proxy policy must be a dict of go_proxy_* variables, got %s' % show(policy))
+    group = validate_group_name(policy.get('go_proxy_credentials_group'), 'go_proxy_credentials_group')
+    targets = _credential_targets(policy)
+    credentials = policy.get('go_proxy_credentials')
+    if credentials:
+        refuse_credentials_in_urls(targets)
+    validated = validate_credentials(credentials, targets, 'go_proxy_credentials')
+    return {
+        'go_proxy_credentials': [{'machine': credential.machine, 'netrc_machines': list(credential.netrc_machines),
+                                  'urls': list(credential.urls)} for credential in validated],
+        'go_proxy_credentials_group': group,
+    }
+
+
 @policy_errors_as_filter_errors
 def goproxy_string(urls, fallback='direct', fallthrough='not_found', name='go_proxy_urls'):
     return build_goproxy(urls, fallback, fallthrough, name)
@@ -176,6 +218,11 @@ def validate_go_policy_filter(policy):
 @policy_errors_as_filter_errors
 def go_environment_filter(policy):
     return go_environment(policy)
+
+
+@policy_errors_as_filter_errors
+def validate_go_credentials_filter(policy):
+    return validate_go_credentials(policy)
 
 
 @policy_errors_as_filter_errors
@@ -274,6 +321,7 @@ class FilterModule:
             'goproxy_string': goproxy_string,
             'validate_go_policy': validate_go_policy_filter,
             'go_environment': go_environment_filter,
+            'validate_go_credentials': validate_go_credentials_filter,
             'validate_registry_mirrors': validate_registry_mirrors_filter,
             'validate_insecure_registries': validate_insecure_registries_filter,
             'redact_url': redact_url_filter,

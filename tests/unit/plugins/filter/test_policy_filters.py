@@ -16,7 +16,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.buildfleet.mirrors.plugins.filter.policy import FilterModule
 
 FILTERS = FilterModule().filters()
-FILTER_NAMES = ['goproxy_string', 'validate_go_policy', 'go_environment', 'validate_registry_mirrors',
+FILTER_NAMES = ['goproxy_string', 'validate_go_policy', 'go_environment', 'validate_go_credentials',
+                'validate_registry_mirrors',
                 'validate_insecure_registries', 'redact_url', 'go_proxy_gate']
 
 
@@ -114,6 +115,58 @@ def test_validate_go_policy_refuses_what_slipped_through(policy, message):
     text = refused('validate_go_policy', policy)
     assert message in text
     assert 'S3cr' not in text and 'Et9' not in text
+
+
+# ---------------------------------------------------------------------------
+# validate_go_credentials: the role's credential variables against its URLs
+# ---------------------------------------------------------------------------
+
+PASSWORD = 'Vq4-Pass.word'
+CREDENTIAL_POLICY = {
+    'go_proxy_urls': ['https://goproxy.corp.example.com:8443/go', 'http://plain.corp.example.com'],
+    'go_proxy_sumdb': 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8 '
+                      'https://sumdb.corp.example.com',
+    'go_proxy_credentials': [{'machine': 'goproxy.corp.example.com', 'login': 'ci', 'password': PASSWORD},
+                             {'machine': 'sumdb.corp.example.com', 'login': 'ci', 'password': PASSWORD}],
+    'go_proxy_credentials_group': 'go-mirror',
+}
+
+
+def test_validate_go_credentials_returns_a_summary_without_secrets():
+    summary = FILTERS['validate_go_credentials'](CREDENTIAL_POLICY)
+    assert summary == {
+        'go_proxy_credentials': [
+            {'machine': 'goproxy.corp.example.com',
+             'netrc_machines': ['goproxy.corp.example.com', 'goproxy.corp.example.com:8443'],
+             'urls': ['https://goproxy.corp.example.com:8443/go']},
+            {'machine': 'sumdb.corp.example.com', 'netrc_machines': ['sumdb.corp.example.com'],
+             'urls': ['https://sumdb.corp.example.com']}],
+        'go_proxy_credentials_group': 'go-mirror'}
+    assert PASSWORD not in json.dumps(summary) and "'ci'" not in repr(summary)
+
+
+def test_validate_go_credentials_without_credentials():
+    assert FILTERS['validate_go_credentials']({'go_proxy_urls': ['https://u:Vq4@a.example']}) == {
+        'go_proxy_credentials': [], 'go_proxy_credentials_group': None}
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'go_proxy_urls': ['https://ci:Vq4-Pass.word@goproxy.corp.example.com:8443']},
+     "go_proxy_urls entry carries credentials in the URL ('https://***@goproxy.corp.example.com:8443')"),
+    ({'go_proxy_sumdb': 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8 '
+                        'https://ci:Vq4-Pass.word@sumdb.corp.example.com'},
+     "go_proxy_sumdb URL carries credentials in the URL ('https://***@sumdb.corp.example.com')"),
+    ({'go_proxy_credentials': [{'machine': 'plain.corp.example.com', 'login': 'ci', 'password': PASSWORD}]},
+     "go_proxy_credentials[0] (machine 'plain.corp.example.com') names only plain http URLs"),
+    ({'go_proxy_credentials': [{'machine': 'goproxy.corp.example.com', 'login': 'ci', 'password': 'Vq4 x'}]},
+     "go_proxy_credentials[0] (machine 'goproxy.corp.example.com') password contains whitespace"),
+    ({'go_proxy_credentials_group': 'go mirror'}, "go_proxy_credentials_group 'go mirror' is not a group name"),
+    ({'go_proxy_urls': 'https://goproxy.corp.example.com'}, 'go_proxy_urls must be a list of proxy URLs'),
+])
+def test_validate_go_credentials_refuses(change, message):
+    text = refused('validate_go_credentials', dict(CREDENTIAL_POLICY, **change))
+    assert message in text
+    assert 'Vq4' not in text
 
 
 # ---------------------------------------------------------------------------
@@ -225,6 +278,8 @@ PLAYBOOK = """
         goproxy: "{{ go_proxy_urls | buildfleet.mirrors.goproxy_string('off', 'any_error') }}"
         environment_: "{{ {'go_proxy_urls': go_proxy_urls, 'go_proxy_private': ['corp.example.com/*']} | buildfleet.mirrors.go_environment }}"
         policy: "{{ {'go_proxy_urls': go_proxy_urls} | buildfleet.mirrors.validate_go_policy }}"
+        credentials: "{{ {'go_proxy_urls': go_proxy_urls, 'go_proxy_credentials': [{'machine': 'athens.corp.example.com',
+                          'login': 'ci', 'password': 'Vq4-Pass.word'}]} | buildfleet.mirrors.validate_go_credentials }}"
         mirrors: "{{ ['https://m.example'] | buildfleet.mirrors.validate_registry_mirrors }}"
         insecure: "{{ ['m.example:5000'] | buildfleet.mirrors.validate_insecure_registries }}"
         shown: "{{ 'https://u:p@m.example' | buildfleet.mirrors.redact_url }}"
@@ -251,6 +306,8 @@ def test_filters_work_from_a_playbook(ansible_cli, tmp_path):
     assert facts['environment_'] == {'GOPROXY': 'https://goproxy.corp.example.com,https://athens.corp.example.com,direct',
                                      'GOPRIVATE': 'corp.example.com/*'}
     assert facts['policy']['go_proxy_fallthrough'] == 'not_found'
+    assert facts['credentials']['go_proxy_credentials'][0]['netrc_machines'] == ['athens.corp.example.com']
+    assert 'Vq4-Pass.word' not in json.dumps(facts['credentials'])
     assert facts['mirrors'] == ['https://m.example/']
     assert facts['insecure'] == ['m.example:5000']
     assert facts['shown'] == 'https://***@m.example'
