@@ -625,6 +625,20 @@ def parse_ca_data(value):
     return checked['pem'], checked['certificates']
 
 
+def strict_verification_warnings(context, certificates):
+    """Warnings for the CAs of O(ca_data) that a strictly verifying context (Python 3.13+) refuses to chain to.
+
+    ``certificates`` are the dicts of validate_ca_bundle; Go, curl and containerd do not verify strictly, so the
+    gate would refuse a mirror they accept.
+    """
+    if not getattr(context, 'verify_flags', 0) & getattr(ssl, 'VERIFY_X509_STRICT', 0):
+        return []
+    return ['ca_data certificate %s: %s; this Python verifies strictly (X509_STRICT) and refuses what it signed, '
+            'while Go, curl and containerd accept it'
+            % (certificate['subject'], '; '.join(certificate['strict_findings']))
+            for certificate in certificates if certificate['strict_findings']]
+
+
 def parse_credentials(credentials, goproxy_urls, sumdb):
     """Check O(credentials) as the go command will read them; return (GoCredential list, entries matching no URL).
 
@@ -788,13 +802,9 @@ def main():
         module.fail_json(msg=str(error))
     except (OSError, ValueError) as error:  # unreadable CA bundle or client certificate
         module.fail_json(msg='cannot load the TLS files (ca_path, client_cert, client_key): %s' % error)
-    if ca_pem and module.params['validate_certs'] and getattr(fetch.tls_context, 'verify_flags', 0) & \
-            getattr(ssl, 'VERIFY_X509_STRICT', 0):
-        for certificate in ca_certificates:
-            if certificate['strict_findings']:
-                module.warn('ca_data certificate %s: %s; this Python verifies strictly (X509_STRICT) and refuses '
-                            'what it signed, while Go, curl and containerd accept it'
-                            % (certificate['subject'], '; '.join(certificate['strict_findings'])))
+    if module.params['validate_certs']:
+        for warning in strict_verification_warnings(fetch.tls_context, ca_certificates):
+            module.warn(warning)
 
     report = check_mirrors(fetch, **arguments)
     failure = unmet_requirement(report, module.params['require'])

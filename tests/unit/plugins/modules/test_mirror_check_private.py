@@ -29,7 +29,11 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import parse_gosumdb
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import HttpAnswer, check_mirrors
-from ansible_collections.buildfleet.mirrors.plugins.modules.mirror_check import build_fetch
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._certificates import validate_ca_bundle
+from ansible_collections.buildfleet.mirrors.plugins.modules.mirror_check import (
+    build_fetch,
+    strict_verification_warnings,
+)
 
 LOGIN = 'ci-builder'
 PASSWORD = 'Pr1vateGoPw'
@@ -160,6 +164,7 @@ GOPROXY_ROUTES = {
     '/': (200, {}, b'goproxy\n'),
     LIST_PATH: (200, {}, b'v1.0.0\n'),
     '/sumdb/sum.corp.example.com/supported': (200, {}, b''),
+    '/sumdb/sum.golang.org/supported': (200, {}, b''),
     '/latest': (200, {}, b'go.sum database tree\n1\n'),
 }
 
@@ -403,6 +408,68 @@ def test_no_secret_at_high_verbosity(ansible_cli, auth_goproxy, lab_pki):
 
 
 # ---------------------------------------------------------------------------
+# The version list of probe_module and the checksum database, each with its own credentials and the CA
+# ---------------------------------------------------------------------------
+
+SUMDB_PASSWORD = 'SumdbOwnPw'
+
+
+@pytest.fixture(scope='module')
+def auth_sumdb(lab_pki):
+    """A checksum database of its own over TLS, with a login of its own, reached as localhost."""
+    server = AuthServer({'/latest': (200, {}, b'go.sum database tree\n1\n')}, 'sumdb-reader', SUMDB_PASSWORD,
+                        tls_context=lab_pki.context())
+    yield server
+    server.close()
+
+
+def sumdb_url(server):
+    return server.url.replace('127.0.0.1', 'localhost')
+
+
+@pytest.mark.parametrize('sumdb_password, reachable', [(SUMDB_PASSWORD, True), (WRONG_PASSWORD, False)])
+def test_the_checksum_database_gets_its_own_credentials(run_module, auth_goproxy, auth_sumdb, lab_pki,
+                                                        sumdb_password, reachable):
+    sumdb_machine = 'localhost:%s' % auth_sumdb.host_port.rpartition(':')[2]
+    run = run_module(goproxy=[auth_goproxy.url], probe_module=PRIVATE_MODULE,
+                     gosumdb='%s %s' % (SUMDB_KEY, sumdb_url(auth_sumdb)), ca_data=lab_pki.ca, require='none',
+                     credentials=[credential(auth_goproxy.host_port),
+                                  credential(sumdb_machine, sumdb_password, 'sumdb-reader')], timeout=3)
+    assert run.rc == 0, run.stdout
+    goproxy_probe, sumdb_probe = run.result['probes']
+    assert goproxy_probe['reachable'] is True
+    assert sumdb_probe['reachable'] is reachable
+    assert sumdb_probe['proxied_by'] == []  # a GOSUMDB URL is always asked directly, as Go does
+    if not reachable:
+        assert sumdb_probe['error'] == 'refused the credentials for machine %s (401)' % sumdb_machine
+    # Each server saw only its own login.
+    sumdb_authorization = 'Basic ' + base64.b64encode(('sumdb-reader:%s' % sumdb_password).encode()).decode()
+    assert auth_sumdb.seen[-1][1] == sumdb_authorization
+    assert sumdb_authorization not in [authorization for dummy, authorization in auth_goproxy.seen]
+    assert_never_printed(run, SUMDB_PASSWORD)
+
+
+@pytest.mark.parametrize('with_credentials', [True, False])
+def test_a_proxied_checksum_database_needs_the_proxy_credentials(run_module, auth_goproxy, lab_pki,
+                                                                 with_credentials):
+    # sum.golang.org itself does not resolve here: it is reachable only through the proxy, whose
+    # /sumdb/sum.golang.org/supported wants the login like everything else on it.
+    credentials = [credential(auth_goproxy.host_port)] if with_credentials else None
+    arguments = dict(goproxy=[auth_goproxy.url], gosumdb='sum.golang.org', ca_data=lab_pki.ca, require='none',
+                     timeout=3)
+    if credentials:
+        arguments['credentials'] = credentials
+    run = run_module(**arguments)
+    assert run.rc == 0, run.stdout
+    goproxy_probe, sumdb_probe = run.result['probes']
+    assert goproxy_probe['sumdb_supported'] is with_credentials
+    assert sumdb_probe['reachable'] is with_credentials
+    assert sumdb_probe['proxied_by'] == ([auth_goproxy.url] if with_credentials else [])
+    if not with_credentials:
+        assert goproxy_probe['error'].startswith('asks for credentials (401)')
+
+
+# ---------------------------------------------------------------------------
 # The probe layer: what an exception's text may carry
 # ---------------------------------------------------------------------------
 
@@ -448,3 +515,14 @@ def test_the_real_fetch_sends_basic_auth_over_tls(auth_goproxy, lab_pki):
     wrong = check_mirrors(fetch, goproxy_urls=[auth_goproxy.url], probe_module=PRIVATE_MODULE, timeout=3,
                           credentials=go_credentials(auth_goproxy.host_port, WRONG_PASSWORD))
     assert wrong['probes'][0]['error'] == 'refused the credentials for machine %s (401)' % auth_goproxy.host_port
+
+
+def test_a_strictly_verifying_python_warns_about_a_ca_go_accepts(pki):
+    certificates = validate_ca_bundle(pki.text('root') + pki.text('loose-constraints'), 'ca_data')['certificates']
+    context = ssl.create_default_context()
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT  # Python before 3.13
+    assert strict_verification_warnings(context, certificates) == []
+    context.verify_flags |= ssl.VERIFY_X509_STRICT  # Python 3.13 and newer, by default
+    assert strict_verification_warnings(context, certificates) == [
+        'ca_data certificate CN=Loose Constraints CA: basicConstraints is not marked critical; this Python verifies '
+        'strictly (X509_STRICT) and refuses what it signed, while Go, curl and containerd accept it']
