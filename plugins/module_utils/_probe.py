@@ -667,15 +667,15 @@ def url_login(url, netrc_too=True):
     except (OSError, netrc.NetrcParseError):
         return None
     if login and login[0] and login[2]:
-        return Login(login[0], login[2], 'of %s for machine %s' % ('$NETRC' if os.environ.get('NETRC') else '~/.netrc',
-                                                                     parts.hostname))
+        where = '$NETRC' if os.environ.get('NETRC') else '~/.netrc'
+        return Login(login[0], login[2], 'of %s for machine %s' % (where, parts.hostname))
     return None
 
 
 def probe_login(probe):
     """The :class:`Login` a probe sends to its own host: the URL's userinfo, else its given login, else ~/.netrc."""
-    return url_login(probe.target, netrc_too=False) or probe.login or (url_login(probe.target) if probe.netrc
-                                                                       else None)
+    own = url_login(probe.target, netrc_too=False) or probe.login
+    return own or (url_login(probe.target) if probe.netrc else None)
 
 
 def go_login(url, credentials):

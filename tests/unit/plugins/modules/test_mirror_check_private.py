@@ -377,6 +377,18 @@ def test_given_credentials_replace_the_netrc_for_go_probes(run_module, auth_gopr
     assert auth_goproxy.seen[-1] == ('/', None)
 
 
+def test_a_netrc_with_a_wrong_password_is_named_in_the_reason(run_module, auth_goproxy, lab_pki, tmp_path,
+                                                              monkeypatch):
+    netrc = tmp_path / 'netrc'
+    netrc.write_text('machine 127.0.0.1 login %s password %s\n' % (LOGIN, WRONG_PASSWORD))
+    netrc.chmod(0o600)
+    monkeypatch.setenv('NETRC', str(netrc))
+    run = run_module(goproxy=[auth_goproxy.url], ca_data=lab_pki.ca, timeout=3)
+    assert run.rc == 1
+    assert run.result['probes'][0]['error'] == 'refused the credentials of $NETRC for machine 127.0.0.1 (401)'
+    assert_never_printed(run)
+
+
 @pytest.mark.parametrize('entries, message', [
     ([credential('127.0.0.1:1', login='a'), credential('127.0.0.1:2', login='b')],
      'credentials[0] (machine \'127.0.0.1:1\') and credentials[1] (machine \'127.0.0.1:2\') both give credentials '
