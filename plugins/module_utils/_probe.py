@@ -1052,8 +1052,9 @@ def run_probe(probe, fetch, deadline, retries):
     if probe.is_local:
         return _check_local(probe)
     secrets = url_secrets(probe.url)
-    if probe.login is not None and probe.login.password:
-        secrets.append(probe.login.password)  # whatever an exception's text may quote, the password is hidden
+    login = probe_login(probe)
+    if login is not None and login.password:
+        secrets.append(login.password)  # given, or from ~/.netrc: whatever an exception's text quotes, it is hidden
     outcome = None
     for attempt in range(1, retries + 2):
         deadline.attempts = attempt

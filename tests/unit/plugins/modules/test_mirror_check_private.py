@@ -538,3 +538,16 @@ def test_a_strictly_verifying_python_warns_about_a_ca_go_accepts(pki):
     assert strict_verification_warnings(context, certificates) == [
         'ca_data certificate CN=Loose Constraints CA: basicConstraints is not marked critical; this Python verifies '
         'strictly (X509_STRICT) and refuses what it signed, while Go, curl and containerd accept it']
+
+
+def test_a_netrc_password_never_reaches_an_error_either(tmp_path, monkeypatch):
+    netrc = tmp_path / 'netrc'
+    netrc.write_text('machine goproxy.corp.example.com login %s password %s\n' % (LOGIN, PASSWORD))
+    netrc.chmod(0o600)
+    monkeypatch.setenv('NETRC', str(netrc))
+
+    def fetch(url, deadline, credentials=None, body_limit=0, **dummy):
+        raise ValueError('client said Authorization for %s:%s' % credentials)
+
+    report = check_mirrors(fetch, goproxy_urls=['https://goproxy.corp.example.com'], timeout=2)
+    assert report['probes'][0]['error'] == 'ValueError: client said Authorization for %s:***' % LOGIN
