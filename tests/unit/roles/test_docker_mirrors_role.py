@@ -172,3 +172,45 @@ def test_a_key_pasted_into_ca_trust_certificates_fails_validate_and_is_never_pri
     assert 'docker_mirrors_ca_certificates holds a private key (a PRIVATE KEY block at line 23)' in stdout
     assert not any(line in stdout + stderr for line in key.splitlines()[1:-1])
     assert not any(line in stdout + stderr for line in pki.text('root').splitlines()[1:-1])
+
+
+GATE_PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: buildfleet.mirrors.docker_mirrors
+        tasks_from: gate
+      vars:
+        docker_mirrors_registry_mirrors: ["%s"]
+        docker_mirrors_ca_certificates: %s
+"""
+
+
+@pytest.fixture
+def tls_mirror(tls_files):
+    from registry_server import RegistryServer
+    server = RegistryServer(tls_context=tls_files.server_context())
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize('which', ['mirrors CA', 'another CA', 'none'])
+def test_the_gate_probes_with_the_ca_about_to_be_written(ansible_cli, tmp_path, tls_files, tls_mirror, pki, which):
+    ca = {'mirrors CA': open(tls_files.ca_cert).read(), 'another CA': pki.text('root'), 'none': ''}[which]
+    (tmp_path / 'play.yml').write_text(GATE_PLAY % (tls_mirror.url, json.dumps(ca)))
+    rc, stdout, stderr = ansible_cli('ansible-playbook', 'play.yml')
+    probes = [result for result in play_tasks(stdout) if 'probes' in result]
+    assert [probe['reachable'] for probe in probes[0]['probes']] == [which == 'mirrors CA'], stdout + stderr
+    if which == 'mirrors CA':
+        assert rc == 0, stdout + stderr
+    else:
+        assert rc != 0
+        assert 'certificate' in probes[0]['probes'][0]['error']
+        assert 'docker_mirrors gate (strict): 1 of 1 registry mirrors do not answer from this host: %s' \
+            % tls_mirror.url in stdout
+    if which == 'another CA':
+        rc, stdout, stderr = ansible_cli('ansible-playbook', '-vvvv', 'play.yml')
+        assert rc != 0 and 'docker_mirrors gate (strict)' in stdout
+        assert not any(line in stdout + stderr for line in ca.splitlines()[1:-1])
