@@ -169,7 +169,8 @@ def test_a_key_pasted_into_ca_trust_certificates_fails_validate_and_is_never_pri
     (tmp_path / 'play.yml').write_text(CA_PLAY % (entries, '', tmp_path / 'none.pem'))
     rc, stdout, stderr = ansible_cli('ansible-playbook', '-vvvv', 'play.yml')
     assert rc != 0
-    assert 'docker_mirrors_ca_certificates holds a private key (a PRIVATE KEY block at line 23)' in stdout
+    # Named by the item the text came from, as the ca_trust role names it.
+    assert 'ca_trust_certificates[0] (name corp) holds a private key (a PRIVATE KEY block at line 23)' in stdout
     assert not any(line in stdout + stderr for line in key.splitlines()[1:-1])
     assert not any(line in stdout + stderr for line in pki.text('root').splitlines()[1:-1])
 

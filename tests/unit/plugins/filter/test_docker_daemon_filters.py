@@ -161,8 +161,33 @@ def test_validate_docker_mirrors_wants_ca_certificates_as_text(pki):
         not in str(error.value)
 
 
+def test_validate_docker_mirrors_takes_the_ca_trust_certificates_when_its_own_is_null(pki):
+    entries = [{'name': 'corp', 'content': pki.text('root')}, {'name': 'other', 'content': pki.text('ec-root')}]
+    policy = FILTERS['validate_docker_mirrors'](dict(POLICY, docker_mirrors_ca_certificates=None,
+                                                     ca_trust_certificates=entries))
+    assert policy['docker_mirrors_ca_certificates'] == pki.text('root') + pki.text('ec-root')
+    assert 'ca_trust_certificates' not in policy
+    # Its own text, even empty, wins over the ca_trust role's.
+    policy = FILTERS['validate_docker_mirrors'](dict(POLICY, docker_mirrors_ca_certificates='',
+                                                     ca_trust_certificates=entries))
+    assert policy['docker_mirrors_ca_certificates'] == ''
+    assert FILTERS['validate_docker_mirrors'](dict(POLICY, ca_trust_certificates=[]))[
+        'docker_mirrors_ca_certificates'] == ''
+
+
+def test_a_bad_ca_trust_certificate_is_named_by_its_item(pki):
+    entries = [{'name': 'corp', 'content': pki.text('root')}, {'name': 'old', 'content': pki.text('expired')}]
+    with pytest.raises(AnsibleFilterError) as error:
+        FILTERS['validate_docker_mirrors'](dict(POLICY, ca_trust_certificates=entries))
+    assert str(error.value).startswith('ca_trust_certificates[1] (name old) certificate (line 1, CN=Expired CA) '
+                                       'expired on 2001-01-01')
+
+
 def test_validate_docker_mirrors_with_state_absent_checks_no_certificate(pki):
     policy = dict(POLICY, docker_mirrors_state='absent', docker_mirrors_ca_certificates=pki.text('expired'))
+    assert FILTERS['validate_docker_mirrors'](policy)['docker_mirrors_ca_certificates'] == ''
+    policy = dict(POLICY, docker_mirrors_state='absent',
+                  ca_trust_certificates=[{'name': 'old', 'content': pki.text('expired')}])
     assert FILTERS['validate_docker_mirrors'](policy)['docker_mirrors_ca_certificates'] == ''
 
 
