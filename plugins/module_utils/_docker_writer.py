@@ -14,9 +14,11 @@ One run, under the host lock:
 
 1. read the engine (``dockerd --version``, ``docker info``, systemd) and how
    dockerd is started (unit files, command line);
-2. validate the policy (a path in a mirror URL needs Docker 24), merge it into
-   daemon.json (every other key kept), render containerd's hosts.toml and the
-   containers drop-in;
+2. validate the policy (a path in a mirror URL needs Docker 24; the CA
+   certificates again, with the host's clock), merge it into daemon.json (every
+   other key kept), render containerd's hosts.toml, the containers drop-in and
+   the CA files of the https mirrors (certs.d, read per connection: a CA
+   change alone reloads nothing);
 3. refuse, before any write, a file that is not JSON, a conflicting flag, and a
    file ``dockerd --validate`` refuses;
 4. write every changed file atomically (daemon.json after a backup), reload
