@@ -203,18 +203,18 @@ def netrc_machines(url):
     return [hostname] if netloc == hostname else [hostname, netloc]
 
 
-def refuse_credentials_in_urls(targets):
-    """Refuse user info in the URLs that credentials are for: with a credentials variable, they go there.
+def refuse_credentials_in_urls(targets, variable='go_proxy_credentials'):
+    """Refuse user info in the URLs that Go fetches from: credentials go into ``variable``, the netrc file.
 
     A URL with ``user:password@`` lands in world-readable files (/etc/profile.d, /etc/environment) and in
-    ``systemctl show``; the netrc file is the one place for credentials. ``targets`` are
-    :class:`CredentialTarget` items; the message shows the URL redacted.
+    ``systemctl show``; the netrc file, readable by root and one group, is the one place for credentials.
+    ``targets`` are :class:`CredentialTarget` items; the message shows the URL redacted.
     """
     for target in targets:
         if isinstance(target.url, str) and '***@' in redact_url(target.url):
-            raise PolicyError('%s carries credentials in the URL (%s); once credentials are given in their own '
-                              'variable, remove them from the URL: it is written to files every user can read '
-                              'and shown by systemctl show' % (target.name, show(target.url)))
+            raise PolicyError('%s carries credentials in the URL (%s); give them in %s instead (machine, login, '
+                              'password): a URL is written to files every user can read and shown by '
+                              'systemctl show' % (target.name, show(target.url), variable))
 
 
 def validate_go_credentials(credentials, targets, name='go_proxy_credentials'):
