@@ -189,9 +189,9 @@ def validate_go_credentials(policy):
 
     The summary holds no login and no password, so it is safe in a fact or a message:
     ``go_proxy_credentials`` is a list of ``{machine, netrc_machines, urls}`` (the netrc lines Go needs, the
-    policy URLs the entry is for, redacted), ``go_proxy_credentials_group`` the group or None. The writer renders the netrc
-    text on the host from the variables themselves (module_utils._go_credentials.render_netrc). User info in
-    go_proxy_urls or the go_proxy_sumdb URL is refused, with or without credentials.
+    policy URLs the entry is for, redacted), ``go_proxy_credentials_group`` the group or None. The writer
+    renders the netrc text on the host from the variables themselves (module_utils._go_credentials.render_netrc).
+    User info in go_proxy_urls or the go_proxy_sumdb URL is refused, with or without credentials.
     """
     if not isinstance(policy, dict):
         raise PolicyError('the go_proxy policy must be a dict of go_proxy_* variables, got %s' % show(policy))
