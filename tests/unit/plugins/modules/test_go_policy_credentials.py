@@ -263,8 +263,23 @@ def test_a_service_of_another_user_needs_the_group(run, root, tmp_path, user, re
 
 # --- The real go, as root, with the credentials ---------------------------------------------------------------
 
-GO = shutil.which('go')
-needs_go = pytest.mark.skipif(GO is None, reason='no go command on this machine')
+def _toolchains():
+    """The go on PATH, and those of BUILDFLEET_GO_TOOLCHAINS (colon-separated go binaries, such as the 1.15 and 1.24
+    of the lab images copied out), each tried as the go the module finds on its PATH."""
+    found = []
+    for candidate in [shutil.which('go')] + os.environ.get('BUILDFLEET_GO_TOOLCHAINS', '').split(':'):
+        if candidate and os.access(candidate, os.X_OK) and candidate not in found:
+            found.append(candidate)
+    return found
+
+
+TOOLCHAINS = _toolchains()
+needs_go = pytest.mark.skipif(not TOOLCHAINS, reason='no go command on this machine')
+
+
+def go_environment(go, tls):
+    """The module's environment: this go first on PATH, the test CA trusted (as a host's own proxy settings)."""
+    return {'PATH': '%s:%s' % (os.path.dirname(go), os.environ['PATH']), 'SSL_CERT_FILE': tls.ca_cert}
 
 
 @pytest.fixture(scope='module')
@@ -288,14 +303,16 @@ def proxy_credentials(proxy, password=PASSWORD):
 
 
 @needs_go
-def test_go_downloads_through_the_proxy_with_the_written_credentials(run, root, auth_proxy, tls):
+@pytest.mark.parametrize('go', TOOLCHAINS)
+def test_go_downloads_through_the_proxy_with_the_written_credentials(run, root, auth_proxy, tls, go):
+    """Each Go finds its own line: the host alone before 1.24, the host with the port from 1.24 on."""
     before = len(auth_proxy.seen)
     done = run(verify='always', profile_d=False, etc_environment=False, systemd_default_environment=False,
                credentials=proxy_credentials(auth_proxy), verify_module=MODULE, environment=proxy_policy(auth_proxy),
-               env={'SSL_CERT_FILE': tls.ca_cert})
+               env=go_environment(go, tls))
     assert done.rc == 0, done.result
     assert done.result['verified'] == ['go as root with the credentials (NETRC=%s, %s %s@latest)'
-                                       % (root / 'etc/go-proxy/netrc', GO, MODULE)]
+                                       % (root / 'etc/go-proxy/netrc', go, MODULE)]
     seen = auth_proxy.seen[before:]
     assert any(path.endswith('.zip') and verdict == 'right' for path, verdict in seen), seen
     assert no_secret(done)
@@ -304,13 +321,14 @@ def test_go_downloads_through_the_proxy_with_the_written_credentials(run, root, 
 
 
 @needs_go
-def test_a_password_the_proxy_refuses_puts_every_file_back(run, root, auth_proxy, tls):
+@pytest.mark.parametrize('go', TOOLCHAINS)
+def test_a_password_the_proxy_refuses_puts_every_file_back(run, root, auth_proxy, tls, go):
     assert run(credentials=proxy_credentials(auth_proxy, OLD_PASSWORD), environment=proxy_policy(auth_proxy),
                systemd_units=['lab-runner']).rc == 0
     before = tree(root)
     failed = run(verify='always', profile_d=False, etc_environment=False, systemd_default_environment=False,
                  credentials=proxy_credentials(auth_proxy, 'Wrong-3pQ.x'), environment=proxy_policy(auth_proxy),
-                 systemd_units=['lab-runner'], verify_module=MODULE, env={'SSL_CERT_FILE': tls.ca_cert})
+                 systemd_units=['lab-runner'], verify_module=MODULE, env=go_environment(go, tls))
     assert failed.rc == 1
     message = failed.result['msg']
     assert message.startswith('The policy was written but not every consumer could be checked: go as root with the '
