@@ -69,8 +69,8 @@ def play(tmp_path, entry, urls, credentials):
      "go_proxy_urls entry carries credentials in the URL ('https://***@goproxy.corp.example.com'); give them in "
      'go_proxy_credentials instead'),
 ])
-def test_validate_refuses_naming_the_variable_and_prints_no_password(ansible_cli, tmp_path, urls, credentials,
-                                                                     message):
+def test_validate_refuses_naming_the_variable_and_prints_no_password(
+        ansible_cli, tmp_path, urls, credentials, message):
     play(tmp_path, 'validate', urls, credentials)
     rc, stdout, stderr = ansible_cli('ansible-playbook', '-vvvv', 'play.yml')
     assert rc != 0
@@ -131,8 +131,8 @@ def gate_play(tmp_path, proxy, tls, password, with_ca=True):
                                                         module=PRIVATE_MODULE, ca=ca))
 
 
-def test_the_gate_passes_with_the_right_password_and_the_ca_about_to_be_trusted(ansible_cli, tmp_path, auth_proxy,
-                                                                                 tls):
+def test_the_gate_passes_with_the_right_password_and_the_ca_about_to_be_trusted(
+        ansible_cli, tmp_path, auth_proxy, tls):
     before = len(auth_proxy.seen)
     gate_play(tmp_path, auth_proxy, tls, PASSWORD)
     rc, stdout, stderr = ansible_cli('ansible-playbook', '-vvvv', 'play.yml')
@@ -145,8 +145,8 @@ def test_the_gate_passes_with_the_right_password_and_the_ca_about_to_be_trusted(
     ('Wrong-4pX.q', True, 'refused the credentials for machine 127.0.0.1:'),
     (PASSWORD, False, 'certificate'),
 ])
-def test_the_gate_refuses_a_wrong_password_or_a_ca_that_is_not_given(ansible_cli, tmp_path, auth_proxy, tls,
-                                                                      password, with_ca, reason):
+def test_the_gate_refuses_a_wrong_password_or_a_ca_that_is_not_given(
+        ansible_cli, tmp_path, auth_proxy, tls, password, with_ca, reason):
     gate_play(tmp_path, auth_proxy, tls, password, with_ca)
     rc, stdout, stderr = ansible_cli('ansible-playbook', '-vvvv', 'play.yml')
     assert rc != 0

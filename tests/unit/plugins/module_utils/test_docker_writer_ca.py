@@ -119,8 +119,8 @@ def test_every_consumer_of_each_https_mirror_gets_the_ca_and_nothing_is_reloaded
     result = ca_writer(tree, docker28, ca_certificates=corp_ca, **common).run()
     expected = [etc(tree, 'docker', 'certs.d', host, 'ca.crt') for host in ('mirror.corp.example.com:8443',
                                                                             'ghcr-mirror.corp.example.com')]
-    expected += [etc(tree, 'containers', 'certs.d', host, 'ca.crt') for host in ('mirror.corp.example.com:8443',
-                                                                                'ghcr-mirror.corp.example.com')]
+    mirror_hosts = ('mirror.corp.example.com:8443', 'ghcr-mirror.corp.example.com')
+    expected += [etc(tree, 'containers', 'certs.d', host, 'ca.crt') for host in mirror_hosts]
     for base in (etc(tree, 'containerd', 'certs.d'), etc(tree, 'docker', 'certs.d')):
         for registry in ('docker.io', 'ghcr.io'):
             expected.append(base / registry / HOSTS_CA_FILE)
@@ -243,8 +243,8 @@ def test_a_ca_file_of_the_hosts_own_is_backed_up_then_replaced(tree, daemon_json
     ('expired', 'expired'),
     ('leaf', 'is not a CA'),
 ])
-def test_a_bad_ca_is_refused_naming_the_option_and_the_variable_with_nothing_written(tree, daemon_json, pki, stem,
-                                                                                    expected):
+def test_a_bad_ca_is_refused_naming_the_option_and_the_variable_with_nothing_written(
+        tree, daemon_json, pki, stem, expected):
     fake = FakeDockerd(str(daemon_json))
     before = daemon_json.read_text()
     text = ''.join(pki.text(part) for part in stem.split('+'))
@@ -283,8 +283,8 @@ def tls_mirror(tls_files):
     server.close()
 
 
-def test_curl_trusts_the_mirror_with_the_written_ca_crt_as_it_is(tree, daemon_json, tls_files,
-                                                                 tls_mirror):
+def test_curl_trusts_the_mirror_with_the_written_ca_crt_as_it_is(
+        tree, daemon_json, tls_files, tls_mirror):
     if not shutil.which('curl'):
         pytest.skip('curl is not installed')
     fake = FakeDockerd(str(daemon_json))
@@ -338,8 +338,8 @@ def private_containerd(tmp_path_factory):
         log.close()
 
 
-def test_containerd_fetches_through_the_written_hosts_toml_only_with_the_ca(tree, daemon_json, tls_files, tls_mirror,
-                                                                           private_containerd):
+def test_containerd_fetches_through_the_written_hosts_toml_only_with_the_ca(
+        tree, daemon_json, tls_files, tls_mirror, private_containerd):
     fake = FakeDockerd(str(daemon_json))
     hosts_dir = etc(tree, 'containerd', 'certs.d')
     # No fallback: the mirror is the server too, so containerd never leaves the loopback for registry-1.docker.io.

@@ -388,8 +388,8 @@ def test_ca_certificates_are_written_and_never_echoed(run, daemon_json, tmp_path
     assert any('CN=Corp Root CA' in item['after'] for item in done.result['diff'])
 
 
-def test_a_private_key_in_ca_certificates_fails_naming_option_and_variable_and_writes_nothing(run, daemon_json,
-                                                                                             tmp_path, pki):
+def test_a_private_key_in_ca_certificates_fails_naming_option_and_variable_and_writes_nothing(
+        run, daemon_json, tmp_path, pki):
     daemon_json.write_text(LAB_TEXT)
     text = pki.text('root') + pki.text('rsa-traditional.key')
     done = run(path=str(daemon_json), registry_mirrors=[MIRROR], ca_certificates=text, containerd=True,
