@@ -99,7 +99,7 @@ def test_a_listed_service_downloads_the_private_module_whatever_its_user(host, l
 
 
 def test_curl_reaches_the_tls_registry_mirror_with_the_system_trust(host, lab, fleet):
-    assert fleet.fresh[host.backend.host]["curl registry mirror exit code"] == "60"
+    assert fleet.fresh[host.backend.get_hostname()]["curl registry mirror exit code"] == "60"
     head = host.check_output("curl -sS -o /dev/null -D - --max-time 20 %s/v2/" % lab["lab_registry_tls_url"])
     assert " 200" in head.splitlines()[0], head
 
@@ -175,7 +175,7 @@ def test_docker_pulls_through_the_tls_mirror_without_a_restart(host, fleet):
     host.run("docker rmi hello:latest")
     assert pulled.rc == 0, pulled.stdout + pulled.stderr
     assert _registry_log_count("/v2/library/hello/manifests/") > before
-    name = host.backend.host
+    name = host.backend.get_hostname()
     assert host.check_output("systemctl show --property=MainPID --value docker.service") == fleet.fresh[name]["dockerd pid"]
     assert host.check_output("docker inspect --format '{{.State.Running}} {{.State.StartedAt}}' pm-long") == (
         "true " + fleet.fresh[name]["pm-long started"])
