@@ -158,7 +158,7 @@ class Fleet:
 def run_all() -> Fleet:
     fresh = fingerprints()
     refusals, before = {}, fresh
-    for case, (extra_vars, _) in REFUSALS.items():
+    for case, (extra_vars, _expected) in REFUSALS.items():
         run = run_converge(extra_vars, "-vvv")
         after = fingerprints()
         refusals[case] = Refusal(run, before, after)

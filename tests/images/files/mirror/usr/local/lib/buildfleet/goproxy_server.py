@@ -71,7 +71,7 @@ class AuthHandler(Handler):
         header = self.headers.get("Authorization", "")
         if not header:
             return None
-        scheme, _, token = header.partition(" ")
+        scheme, _space, token = header.partition(" ")
         if scheme.lower() != "basic":
             self.user = "?"
             return False
@@ -118,7 +118,7 @@ def read_credentials(path):
         for line in f:
             line = line.rstrip("\n")
             if line and not line.startswith("#"):
-                login, _, password = line.partition(":")
+                login, _colon, password = line.partition(":")
                 credentials[login] = password
     if not credentials:
         raise SystemExit("%s holds no login:password line" % path)
