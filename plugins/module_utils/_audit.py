@@ -36,8 +36,10 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json im
     registry_config_problems,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs import (
+    UnitNameError,
     is_go_env_version,
     parse_env_output,
+    service_names,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     matches_every_module,
@@ -76,7 +78,11 @@ COMMAND_TIMEOUT = 30
 PUBLIC_GOPROXY_HOSTS = ('proxy.golang.org',)
 # Pattern variables whose widening switches a protection off for the modules it matches.
 WIDENING_PATTERNS = ('GONOSUMDB', 'GOPRIVATE', 'GOINSECURE')
-PROFILE_SCRIPT = 'for f in "$0"/etc/profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; exec "$@"'
+# From / (no go.mod there asks Go for another toolchain), every profile.d script in order, then the command.
+PROFILE_SCRIPT = 'cd / && for f in "$0"/etc/profile.d/*.sh; do if [ -r "$f" ]; then . "$f"; fi; done; exec "$@"'
+# go writes telemetry counters under os.UserConfigDir() (Go 1.23 and newer): root's go env runs with a HOME and an
+# XDG_CONFIG_HOME that do not exist, so it writes nothing, and reads root's go env file through GOENV.
+NO_HOME = '/nonexistent/buildfleet-mirror-audit'
 CLEAN_PATH = 'PATH=/usr/local/go/bin:/usr/local/bin:/usr/bin:/bin'
 
 
@@ -237,8 +243,8 @@ class Consumer:
         return record
 
 
-def _login_shell_env(view, extra_argv=None, home='/nonexistent'):
-    argv = ['/usr/bin/env', '-i', 'HOME=%s' % home, CLEAN_PATH, '/bin/sh', '-c', PROFILE_SCRIPT,
+def _login_shell_env(view, extra_argv=None, extra_env=()):
+    argv = ['/usr/bin/env', '-i', 'HOME=/nonexistent', CLEAN_PATH] + list(extra_env) + ['/bin/sh', '-c', PROFILE_SCRIPT,
             view.root if view.root not in ('', '/') else ''] + (extra_argv or ['/usr/bin/env'])
     return view.run(argv)
 
@@ -261,7 +267,11 @@ def gather_go(view, go):
         consumers.append(Consumer('go:systemd-manager', 'go', 'systemctl show-environment', go_values(manager),
                                   go.get('systemd_default_environment', True),
                                   '' if rc == 0 else 'rc %s: %s' % (rc, ' '.join(err.split()))))
-        for unit in go.get('systemd_units') or []:
+        try:
+            units = service_names(go.get('systemd_units') or [], 'go.systemd_units')
+        except UnitNameError as error:
+            raise PolicyError(str(error)) from None
+        for unit in units:
             rc, out, err = view.run([systemctl, 'show', '--property=Environment', '--value', '--', unit])
             own = parse_systemd_environment(out) if rc == 0 else {}
             values = dict(go_values(manager), **go_values(own))  # a unit's Environment= wins over the manager's
@@ -269,7 +279,9 @@ def gather_go(view, go):
                                       True, '' if rc == 0 else 'rc %s: %s' % (rc, ' '.join(err.split()))))
     go_binary = view.which('go')
     if go_binary:
-        rc, out, err = _login_shell_env(view, [go_binary, 'env', '-json'], home='/root')
+        root_home = dict(login_users(view)).get('root', '/root')
+        rc, out, err = _login_shell_env(view, [go_binary, 'env', '-json'], [
+            'HOME=' + NO_HOME, 'XDG_CONFIG_HOME=' + NO_HOME, 'GOENV=' + os.path.join(root_home, '.config', 'go', 'env')])
         try:
             values = go_values(json.loads(out)) if rc == 0 else {}
             error = '' if rc == 0 else 'rc %s: %s' % (rc, ' '.join(err.split()))

@@ -222,6 +222,22 @@ def test_roots_go_env_json_is_read(tree):
     assert findings(record) == [('go.override_weakens', 'go:root')]
 
 
+def test_roots_go_runs_where_it_can_write_no_telemetry_and_reads_roots_go_env_file(tree):
+    _audit.audit(tree.view(), go=go())
+    argv = [argv for argv in tree.calls if argv[-3:] == ['/usr/bin/go', 'env', '-json']][0]
+    assert 'GOENV=/root/.config/go/env' in argv
+    assert 'HOME=%s' % _audit.NO_HOME in argv and 'XDG_CONFIG_HOME=%s' % _audit.NO_HOME in argv
+    assert not os.path.exists(_audit.NO_HOME)
+
+
+def test_unit_names_are_read_as_the_writer_reads_them(tree):
+    record = _audit.audit(tree.view(), go=go(systemd_units=['ci-agent', 'ci-agent.service']))
+    assert [item['id'] for item in record['consumers'] if item['id'].startswith('go:unit:')] == [
+        'go:unit:ci-agent.service']
+    with pytest.raises(PolicyError, match='go.systemd_units'):
+        _audit.audit(tree.view(), go=go(systemd_units=['../etc']))
+
+
 def test_secrets_never_reach_the_record(tree):
     secret = 'https://ci:s3cr3t-token@goproxy.corp.example.com'
     policy = dict(POLICY, GOPROXY=secret + ',off')

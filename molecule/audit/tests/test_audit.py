@@ -1,0 +1,66 @@
+"""buildfleet.mirrors.audit on a converged fleet, drifted one way per run (see conftest.py)."""
+from __future__ import annotations
+
+import pytest
+from auditfleet import DOCKER_DRIFTED, GO_DRIFTED, UNIT, build_servers
+
+RUNS = ["compliant", "go drift", "go drift, never", "docker drift", "docker drift, medium", "registry down"]
+REGISTRY_DOWN = [("mirror.down", None), ("mirror.down", None)]  # docker.io's mirror and ghcr.io's (the same server)
+EXPECTED = {
+    "compliant": {},
+    "go drift": {GO_DRIFTED: [("go.override_weakens", "go:user:builder"),
+                              ("go.upstream_fallback", "go:unit:%s" % UNIT)]},
+    "docker drift": {DOCKER_DRIFTED: [("docker.not_applied", "docker:daemon")]},
+    "registry down": {name: REGISTRY_DOWN for name in build_servers()},
+}
+EXPECTED["go drift, never"] = EXPECTED["go drift"]
+EXPECTED["docker drift, medium"] = EXPECTED["docker drift"]
+EXIT_CODES = {"compliant": 0, "go drift": 2, "go drift, never": 0, "docker drift": 0, "docker drift, medium": 2,
+              "registry down": 2}
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_exactly_the_expected_findings_on_exactly_those_hosts(runs, name):
+    run = runs[name].run
+    assert run.report is not None, run.output
+    expected = dict((host, EXPECTED[name].get(host, [])) for host in build_servers())
+    assert run.findings() == expected
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_the_exit_code_follows_fail_on(runs, name):
+    assert runs[name].run.rc == EXIT_CODES[name], runs[name].run.output
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_the_audit_changes_nothing_on_any_host(runs, name):
+    audited = runs[name]
+    for host in build_servers():
+        changed = sorted(path for path in audited.before[host].keys() | audited.after[host].keys()
+                         if audited.before[host].get(path) != audited.after[host].get(path))
+        assert changed == [], host
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_no_task_reports_a_change(runs, name):
+    run = runs[name].run
+    for host in build_servers():
+        assert run.recap[host]["changed"] == 0
+
+
+def test_every_consumer_is_listed_with_its_source(runs):
+    record = runs["compliant"].run.report["hosts"][GO_DRIFTED]
+    ids = [consumer["id"] for consumer in record["consumers"]]
+    for consumer in ("go:login-shell", "go:pam", "go:systemd-manager", "go:unit:%s" % UNIT, "go:root",
+                     "docker:daemon", "containerd:docker.io", "containerd:ghcr.io"):
+        assert consumer in ids
+    assert all(probe["reachable"] for probe in record["probes"])
+    assert {probe["kind"] for probe in record["probes"]} == {"goproxy", "registry"}
+
+
+def test_the_drifted_user_file_is_the_evidence(runs):
+    record = runs["go drift"].run.report["hosts"][GO_DRIFTED]
+    finding = [item for item in record["findings"] if item["check"] == "go.override_weakens"][0]
+    assert finding["evidence"]["source"] == "/home/builder/.config/go/env"
+    assert finding["evidence"]["variables"]["GOSUMDB"]["seen"] == "off"
+    assert finding["severity"] == "high"
