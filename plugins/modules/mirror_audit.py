@@ -28,7 +28,7 @@ description:
     C(direct) or C(proxy.golang.org) where the policy has neither, also when it ends a user's value),
     V(docker.missing_mirror), V(docker.not_applied), V(docker.unproven), V(docker.upstream_fallback),
     V(containerd.missing_mirror), V(containers.missing_mirror), V(mirror.down), V(mirror.slow)."
-  - Never contacts a public upstream: a GOPROXY entry that names C(proxy.golang.org) and a GOSUMDB given by its name
+  - Never contacts a public upstream. A GOPROXY entry that names C(proxy.golang.org) and a GOSUMDB given by its name
     only (the public checksum database) are not probed.
 author:
   - buildfleet.mirrors maintainers (!UNKNOWN)
@@ -132,6 +132,11 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
+  action_group:
+    description: Use C(group/buildfleet.mirrors.mirrors) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - buildfleet.mirrors.mirrors
   check_mode:
     support: full
     details: The module never changes anything; it runs the same in check mode.
