@@ -424,7 +424,7 @@ article.host { background: #fff; border: 1px solid #cfd8dc; border-radius: .4rem
                margin: 1rem 0; }
 article.host h3 { margin: .4rem 0; }
 pre { margin: 0; white-space: pre-wrap; word-break: break-all; font-size: 12px; }
-code { word-break: break-all; }
+code { word-break: break-all; } code.check-id { white-space: nowrap; word-break: normal; }
 svg.latency text { font-size: 12px; fill: var(--ink); } svg.latency .chart-host { font-weight: 700; }
 svg.latency .chart-note { fill: var(--muted); } svg.latency .down { fill: var(--high); }
 svg.latency .bar-ok { fill: var(--pass); } svg.latency .bar-slow { fill: var(--low); }
@@ -552,7 +552,9 @@ _JS = r"""
     var hash = [];
     if (check) { hash.push('check=' + encodeURIComponent(check)); }
     if (severitySelect.value) { hash.push('severity=' + severitySelect.value); }
-    try { history.replaceState(null, '', hash.length ? '#' + hash.join('&') : location.pathname); } catch (e) { /* file:// */ }
+    try {
+      history.replaceState(null, '', hash.length ? '#' + hash.join('&') : location.pathname);
+    } catch (e) { /* a browser that refuses it on file:// keeps the old hash */ }
   }
 
   buildMatrix();
@@ -591,7 +593,8 @@ def _host_html(index, host, entry, summary_entry):
         findings = sorted(entry['findings'], key=lambda finding: -severity_rank(finding['severity']))
         for finding in findings:
             parts.append('<tr class="finding" data-check="%s" data-severity="%s"><td class="sev-%s">%s</td>'
-                         '<td><code>%s</code></td><td>%s</td><td>%s</td><td><pre>%s</pre></td></tr>' % (
+                         '<td><code class="check-id">%s</code></td><td>%s</td><td>%s</td>'
+                         '<td><pre>%s</pre></td></tr>' % (
                              _e(finding['check']), finding['severity'], finding['severity'], finding['severity'],
                              _e(finding['check']), _e(finding['consumer'] or '\u2014'), _e(finding['summary']),
                              _e(_evidence_text(finding['evidence']))))

@@ -92,16 +92,20 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Audit every host
+- name: Audit each host in one task
+  become: true
   buildfleet.mirrors.mirror_audit:
-    go: "{{ go_policy }}"
+    go:
+      environment: "{{ {'go_proxy_urls': ['https://goproxy.corp.example.com'], 'go_proxy_fallback': 'off'}
+                       | buildfleet.mirrors.go_environment }}"
   register: buildfleet_audit_host
 
+# An unreachable host's registered result says why; a host without one counts as not audited.
 - name: Write the report and fail on any high finding
   buildfleet.mirrors.mirror_audit_report:
     hosts: >-
-      {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all
-         | map('extract', hostvars, 'buildfleet_audit_host') | map('default', {'error': 'no audit result'}))) }}
+      {{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
+         | map(attribute='buildfleet_audit_host', default=None))) }}
     dest: "{{ buildfleet_audit_report_dir | default('mirror-audit') }}"
     fail_on: "{{ buildfleet_audit_fail_on | default('high') }}"
   run_once: true
@@ -137,8 +141,8 @@ summary:
   type: dict
   sample: {build01: {compliant: true, counts: {info: 0, low: 0, medium: 0, high: 0}, error: null}}
 summary_lines:
-  description: One line per host, in host name order; C(<host>: compliant), C(<host>: 2 high, 1 low) (most severe
-    first, only the severities found) or C(<host>: not audited: <why>).
+  description: 'One line per host, in host name order; C(<host>: compliant), C(<host>: 2 high, 1 low) (most severe
+    first, only the severities found) or C(<host>: not audited: <why>).'
   returned: when the report was written (also when the task fails by fail_on)
   type: list
   elements: str
