@@ -49,13 +49,19 @@ class ReportError(ValueError):
 # Input: redaction and shape
 # ---------------------------------------------------------------------------
 
+def _redacted(text):
+    """redact_url, skipped for the many strings that hold neither an '@' nor an '=' (no credential can hide there)."""
+    text = str(text)
+    return redact_url(text) if '@' in text or '=' in text else text
+
+
 def clean(value):
     """A plain JSON-able copy of ``value`` with every string (keys too) redacted; NaN and infinities become None.
 
     Plain types only: the templating engine's subclasses of dict, list and str do not reach a renderer.
     """
     if isinstance(value, dict):
-        return dict((redact_url(str(key)), clean(item)) for key, item in value.items())
+        return dict((_redacted(key), clean(item)) for key, item in value.items())
     if isinstance(value, (list, tuple)):
         return [clean(item) for item in value]
     if isinstance(value, bool) or value is None:
@@ -64,7 +70,7 @@ def clean(value):
         return int(value)
     if isinstance(value, float):
         return float(value) if math.isfinite(value) else None
-    return redact_url(str(value))
+    return _redacted(value)
 
 
 def _where(host, *path):
@@ -149,7 +155,7 @@ def normalise_hosts(hosts):
         raise ReportError('hosts is %s; expected a dict of host name to mirror_audit record' % show(hosts))
     entries = {}
     for host in sorted(hosts, key=str):
-        name = redact_url(str(host))
+        name = _redacted(host)
         entries[name] = _host_entry(name, clean(hosts[host]))
     return entries
 
@@ -648,13 +654,12 @@ def render_html(report):
         'the run fails at %s for %s' % (report['fail_on'], _count(len(failing), 'host'))
         if report['fail_on'] != 'never' else 'report only (fail_on never)')
     lines = []
-    for host in hosts:
+    for index, host in enumerate(hosts):
         entry = summary[host]
         state = 'error' if entry['error'] is not None else 'pass' if entry['compliant'] else \
             worst_severity(hosts[host]['findings'])
         lines.append('<li><span class="badge sev-%s">%s</span> <a href="#host-%d">%s</a></li>' % (
-            state, _e(state if state != 'pass' else 'compliant'), list(hosts).index(host),
-            _e(summary_line(host, entry))))
+            state, _e(state if state != 'pass' else 'compliant'), index, _e(summary_line(host, entry))))
     legend = ' '.join('<span class="badge sev-%s">%s</span>' % (state, label) for state, label in (
         ('high', 'high'), ('medium', 'medium'), ('low', 'low'), ('info', 'info'), ('pass', 'pass'),
         ('none', '\u2014 not run'), ('error', 'not audited')))

@@ -400,3 +400,19 @@ def test_the_known_check_ids_are_those_of_the_contract():
     assert re.search(r'C\(go.missing_value\), C\(go.override_weakens\)',
                      open(os.path.join(os.path.dirname(report_utils.__file__), '..', 'modules',
                                        'mirror_audit_report.py')).read())
+
+
+def test_the_fast_path_of_redaction_skips_only_strings_redact_url_leaves_alone():
+    import random
+
+    from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import redact_url
+
+    generator = random.Random(15)
+    pieces = ['a', 'b', ':', '/', '?', '#', '&', ';', '%', '%40', '@', '=', '.', ' ', '\u00e9', 'token', 'key',
+              'pass', 'u', 'https://', 'file://', 'host:5000']
+    changed = 0
+    for dummy in range(20000):
+        text = ''.join(generator.choice(pieces) for dummy in range(generator.randint(0, 12)))
+        assert report_utils._redacted(text) == redact_url(text), text
+        changed += redact_url(text) != text
+    assert changed > 1000  # the corpus does hold credentials
