@@ -55,8 +55,8 @@ class ActionModule(ActionBase):
         except ReportError as error:
             raise AnsibleActionFail(redact_url(str(error)))
         except OSError as error:
-            raise AnsibleActionFail('cannot write the audit report into %s: %s' % (redact_url(str(dest)),
-                                                                                  redact_url(str(error))))
+            raise AnsibleActionFail('cannot write the audit report into %s: %s'
+                                    % (redact_url(str(dest)), redact_url(str(error))))
         summary = report['summary']
         lines = [summary_line(host, entry) for host, entry in summary.items()]
         failing = failing_hosts(summary, arguments['fail_on'])

@@ -70,9 +70,10 @@ attributes:
       C(check_mode=false) on the task to write the report in a C(--check) run.
   diff_mode:
     support: none
+    description: No diff; the report files are the output.
   idempotent:
     support: none
-    details: C(generated_at) changes at every run, so the files do.
+    description: C(generated_at) changes at every run, so the files do, and C(changed) is V(true).
 notes:
   - 'Schema 1 of C(report.json): C({"schema": 1, "generated_at": "<UTC, YYYY-MM-DDTHH:MM:SSZ>", "fail_on":
     "<fail_on>", "hosts": {"<host>": <record> | {"error": "<why>"}}, "summary": {"<host>": {"compliant": <bool>,
