@@ -156,6 +156,9 @@ def normalise_hosts(hosts):
     entries = {}
     for host in sorted(hosts, key=str):
         name = _redacted(host)
+        if name in entries:
+            raise ReportError('hosts has two host names that read %s once their credentials are masked; '
+                              'name each host without a credential' % show(name))
         entries[name] = _host_entry(name, clean(hosts[host]))
     return entries
 

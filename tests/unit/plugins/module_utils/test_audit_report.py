@@ -127,6 +127,14 @@ def test_a_value_that_is_no_record_is_refused_with_its_credentials_masked():
         build_report({'h': {'changed': False}}, 'high', GENERATED_AT)
 
 
+def test_two_host_names_that_differ_only_in_a_credential_are_refused_rather_than_merged():
+    hosts = {'https://u:%s@h' % SECRET: {'error': 'x'}, 'https://u:other@h': {'error': 'y'}}
+    with pytest.raises(ReportError) as caught:
+        build_report(hosts, 'high', GENERATED_AT)
+    assert "hosts has two host names that read 'https://***@h'" in str(caught.value)
+    assert SECRET not in str(caught.value)
+
+
 def test_a_bad_fail_on_is_refused():
     with pytest.raises(ReportError, match="fail_on is 'critical'; expected one of info, low, medium, high, never"):
         build_report(fleet(), 'critical', GENERATED_AT)
