@@ -138,7 +138,7 @@ def describe(data):
     """What a diff shows of a certificate file: subject, issuer, fingerprint and validity, never the base64."""
     if data is None:
         return ''
-    ders = [der for der in _ordered_ders(data)]
+    ders = list(_ordered_ders(data))
     if not ders:
         return '(%d bytes, no certificate)\n' % len(data)
     lines = []
@@ -291,9 +291,9 @@ class CaWriter:
         for entry in entries:
             for certificate in entry['certificates']:
                 if certificate['strict_findings']:
+                    findings = ', '.join(certificate['strict_findings'])
                     self.host.warn('%s %s (%s): %s; Python 3.13 and newer refuse what it signs (X509 strict), '
-                                   'Go and curl accept it' % (VARIABLE, entry['name'], certificate['subject'],
-                                                               ', '.join(certificate['strict_findings'])))
+                                   'Go and curl accept it' % (VARIABLE, entry['name'], certificate['subject'], findings))
                 if not certificate['is_self_signed']:
                     self.host.warn('%s %s (%s) is not self-signed: Go trusts it as an anchor, OpenSSL clients '
                                    'only with partial chains' % (VARIABLE, entry['name'], certificate['subject']))

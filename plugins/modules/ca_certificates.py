@@ -54,7 +54,6 @@ options:
         description: PEM text, only CERTIFICATE blocks, blank lines and C(#) comment lines.
         type: str
         required: true
-        no_log: true
   state:
     description:
       - V(present) installs exactly O(certificates) (and removes the collection's other files).
@@ -83,6 +82,7 @@ attributes:
     details: One diff per file, showing for each certificate its subject, issuer, SHA-256 fingerprint and validity,
       not the PEM body (the fingerprint identifies it exactly, and a base64 diff tells an auditor nothing).
   idempotent:
+    description: A second run with the same certificates changes nothing and runs no update.
     support: full
   platform:
     platforms: posix
@@ -119,7 +119,7 @@ written:
   elements: str
   sample: [/usr/local/share/ca-certificates/buildfleet-mirrors/corp-root.crt]
 removed:
-  description: The files of O(written) that were (or would be) removed.
+  description: The files of RV(written) that were (or would be) removed.
   returned: always
   type: list
   elements: str

@@ -44,7 +44,8 @@ sys.path.insert(0, str(COLLECTIONS_ROOT))
 sys.path.insert(0, str(UNIT_DIR))  # for local_mirrors
 
 from local_mirrors import API_VERSION, Answer, BlackHole, MirrorServer, closed_port_url, make_tls_files  # noqa: E402
-from openssl_pki import pki  # noqa: E402,F401  (a session fixture: CA certificates and keys from the openssl CLI)
+# pki: a session fixture, CA certificates and keys from the openssl CLI.
+from openssl_pki import pki  # noqa: E402,F401 pylint: disable=unused-import
 
 PROXY_VARIABLES = ('http_proxy', 'https_proxy', 'no_proxy', 'all_proxy',
                    'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY')

@@ -56,7 +56,9 @@ def pki(tmp_path_factory):
     """Certificates and keys from the openssl CLI: read them as text (``pki.text('root')``)."""
     work = tmp_path_factory.mktemp('pki')
     (work / 'req.cnf').write_text(REQ_CONFIG)
-    run = lambda *arguments: openssl(*arguments, cwd=work)  # noqa: E731
+
+    def run(*arguments):
+        return openssl(*arguments, cwd=work)
 
     def self_signed(stem, key_type, subject, *extra):
         run('req', '-x509', '-config', 'req.cnf', '-newkey', key_type, '-nodes', '-keyout', stem + '.key',

@@ -44,8 +44,8 @@ def test_the_shape_follows_the_variable(pki):
     # Without a name, the type decides, and the message names the variable of that shape.
     assert VALIDATE(text, now=LATER) == as_text
     assert refused(pki.text('leaf'), now=LATER).startswith('docker_mirrors_ca_certificates certificate (line 1, ')
-    assert refused([{'name': 'a', 'content': pki.text('leaf')}], now=LATER).startswith('ca_trust_certificates[0] '
-                                                                                        '(name a) certificate')
+    leaf_entry = [{'name': 'a', 'content': pki.text('leaf')}]
+    assert refused(leaf_entry, now=LATER).startswith('ca_trust_certificates[0] (name a) certificate')
     # Another name: the type decides, the message names it.
     assert refused(pki.text('leaf'), 'my_ca', LATER).startswith('my_ca certificate (line 1')
     assert VALIDATE([{'name': 'a', 'content': text}], 'my_cas', LATER)['entries'][0]['name'] == 'a'

@@ -49,7 +49,7 @@ def entry(machine, login=LOGIN, password=SECRET):
     return {'machine': machine, 'login': login, 'password': password}
 
 
-def refused(credentials, targets=TARGETS):
+def refused(credentials, targets=tuple(TARGETS)):
     with pytest.raises(PolicyError) as caught:
         validate_go_credentials(credentials, targets, 'go_proxy_credentials')
     message = str(caught.value)
