@@ -30,9 +30,25 @@ def build_servers() -> list[str]:
     return group_hosts("build_servers")
 
 
+# Each run's report is kept here (report.json, report.xml, index.html), for whoever reads the verify log.
+KEPT_REPORTS = Path(__file__).resolve().parents[3] / ".build" / "molecule-audit"
+
+
 @dataclass
 class AuditRun(PlaybookRun):
     report: dict | None = None
+    report_dir: str = ""
+
+    def summary_lines(self) -> list[str]:
+        """One line per host, from report.json: compliant, or its findings by severity."""
+        lines = []
+        for name, entry in (self.report or {}).get("summary", {}).items():
+            counts = entry.get("counts", {})
+            found = ", ".join("%d %s" % (counts[severity], severity) for severity in ("high", "medium", "low", "info")
+                              if counts.get(severity))
+            lines.append("%s: %s" % (name, "compliant" if entry.get("compliant") else found
+                                     or "not audited: %s" % entry.get("error")))
+        return lines
 
     def findings(self) -> dict[str, list[tuple[str, str | None]]]:
         """{host: sorted (check, consumer)} from report.json."""
@@ -40,16 +56,16 @@ class AuditRun(PlaybookRun):
                 for name, record in self.report["hosts"].items()}
 
 
-def run_audit(fail_on: str = "high") -> AuditRun:
+def run_audit(fail_on: str = "high", *options: str) -> AuditRun:
     report_dir = tempfile.mkdtemp(prefix="buildfleet-audit-")
     command = [str(Path(sys.executable).with_name("ansible-playbook")),
-               "--inventory", str(Path(inventory()).parent), "buildfleet.mirrors.audit",
+               "--inventory", str(Path(inventory()).parent), "buildfleet.mirrors.audit", *options,
                "-e", "buildfleet_site_hosts=build_servers", "-e", "buildfleet_audit_fail_on=%s" % fail_on,
                "-e", "buildfleet_audit_report_dir=%s" % report_dir]
     result = subprocess.run(command, capture_output=True, text=True, check=False,
                             env=dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"))
     print("$ %s\n%s%s" % (" ".join(command), result.stdout, result.stderr))
-    run = AuditRun(result.returncode, result.stdout + result.stderr)
+    run = AuditRun(result.returncode, result.stdout + result.stderr, report_dir=report_dir)
     report = Path(report_dir) / "report.json"
     run.report = json.loads(report.read_text()) if report.exists() else None
     return run

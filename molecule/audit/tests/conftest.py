@@ -1,12 +1,14 @@
 """The audit runs, made once for every test of the session (see ../molecule.yml and auditfleet.py)."""
 from __future__ import annotations
 
+import re
+import shutil
 from dataclasses import dataclass
 
 import pytest
 from labinfra import host as lab_host, lab_vars
 from auditfleet import (
-    AuditRun, build_servers, drift_docker, drift_go, fingerprints, restore_docker, restore_go, run_audit,
+    KEPT_REPORTS, AuditRun, build_servers, drift_docker, drift_go, fingerprints, restore_docker, restore_go, run_audit,
     start_registry, stop_registry,
 )
 
@@ -20,18 +22,22 @@ class Audited:
     after: dict
 
 
-def _audit(title: str, fail_on: str = "high") -> Audited:
+def _audit(title: str, fail_on: str = "high", *options: str) -> Audited:
     before = fingerprints()
-    run = run_audit(fail_on)
+    run = run_audit(fail_on, *options)
     audited = Audited(run, before, fingerprints())
     _RUNS[title] = run
+    kept = KEPT_REPORTS / re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.copytree(run.report_dir, kept)
     return audited
 
 
 @pytest.fixture(scope="session")
 def runs() -> dict[str, Audited]:
     lab = lab_vars(lab_host(build_servers()[0]))
-    made = {"compliant": _audit("compliant fleet")}
+    made = {"compliant": _audit("compliant fleet"),
+            "compliant, check mode": _audit("compliant fleet, --check", "high", "--check")}
     drift_go()
     try:
         made["go drift"] = _audit("go drift on bookworm, fail_on high")
@@ -55,5 +61,5 @@ def runs() -> dict[str, Audited]:
 def pytest_terminal_summary(terminalreporter):
     for title, run in _RUNS.items():
         terminalreporter.section("audit %s: exit code %d" % (title, run.rc), sep="-")
-        for line in run.recap_lines():
+        for line in run.summary_lines() + run.recap_lines():
             terminalreporter.write_line(line)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 from auditfleet import DOCKER_DRIFTED, GO_DRIFTED, UNIT, build_servers
 
-RUNS = ["compliant", "go drift", "go drift, never", "docker drift", "docker drift, medium", "registry down"]
+RUNS = ["compliant", "compliant, check mode", "go drift", "go drift, never", "docker drift", "docker drift, medium", "registry down"]
 REGISTRY_DOWN = [("mirror.down", None), ("mirror.down", None)]  # docker.io's mirror and ghcr.io's (the same server)
 EXPECTED = {
     "compliant": {},
+    "compliant, check mode": {},
     "go drift": {GO_DRIFTED: [("go.override_weakens", "go:user:builder"),
                               ("go.upstream_fallback", "go:unit:%s" % UNIT)]},
     "docker drift": {DOCKER_DRIFTED: [("docker.not_applied", "docker:daemon")]},
@@ -15,7 +16,7 @@ EXPECTED = {
 }
 EXPECTED["go drift, never"] = EXPECTED["go drift"]
 EXPECTED["docker drift, medium"] = EXPECTED["docker drift"]
-EXIT_CODES = {"compliant": 0, "go drift": 2, "go drift, never": 0, "docker drift": 0, "docker drift, medium": 2,
+EXIT_CODES = {"compliant": 0, "compliant, check mode": 0, "go drift": 2, "go drift, never": 0, "docker drift": 0, "docker drift, medium": 2,
               "registry down": 2}
 
 
@@ -64,3 +65,20 @@ def test_the_drifted_user_file_is_the_evidence(runs):
     assert finding["evidence"]["source"] == "/home/builder/.config/go/env"
     assert finding["evidence"]["variables"]["GOSUMDB"]["seen"] == "off"
     assert finding["severity"] == "high"
+
+
+def test_check_mode_audits_the_same_and_still_writes_the_report(runs):
+    normal, check = runs["compliant"].run.report, runs["compliant, check mode"].run.report
+    assert check["hosts"].keys() == normal["hosts"].keys()
+    for host in build_servers():
+        assert [item["id"] for item in check["hosts"][host]["consumers"]] == [
+            item["id"] for item in normal["hosts"][host]["consumers"]]
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_one_line_per_host(runs, name):
+    run = runs[name].run
+    lines = run.summary_lines()
+    assert sorted(line.split(":")[0] for line in lines) == sorted(build_servers())
+    for line in lines:
+        assert line in run.output  # the playbook printed it
