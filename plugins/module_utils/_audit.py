@@ -26,6 +26,7 @@ import os
 import re
 import shlex
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json import (
     INSECURE_KEY,
@@ -619,10 +620,20 @@ def audit(view, go=None, docker=None, fetch=None, timeout=5.0, slow_ms=DEFAULT_S
     ``fetch``: _probe's fetcher; None skips the probes.
     """
     consumers, findings, checks = [], [], []
+    if go and not (go.get('environment') or {}).get('GOPROXY'):
+        raise PolicyError('go.environment must hold GOPROXY (the go_environment filter of the policy)')
+    # The probes wait on the network while the files and commands are read: one round costs about one timeout.
+    pool = ThreadPoolExecutor(max_workers=1)
+    probing = pool.submit(probe_mirrors, fetch, go, docker, timeout, slow_ms) if fetch is not None else None
+    try:
+        return _audit_host(view, go, docker, probing, consumers, findings, checks)
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _audit_host(view, go, docker, probing, consumers, findings, checks):
     if go:
-        environment = go.get('environment') or {}
-        if not environment.get('GOPROXY'):
-            raise PolicyError('go.environment must hold GOPROXY (the go_environment filter of the policy)')
+        environment = go['environment']
         go_consumers = gather_go(view, go)
         consumers += [consumer.record() for consumer in go_consumers]
         findings += check_go(environment, go_consumers)
@@ -633,8 +644,8 @@ def audit(view, go=None, docker=None, fetch=None, timeout=5.0, slow_ms=DEFAULT_S
         findings += docker_findings
         checks += [check for check in docker_checks if check not in checks]
     probes = []
-    if fetch is not None:
-        probes, probe_findings = probe_mirrors(fetch, go, docker, timeout, slow_ms)
+    if probing is not None:
+        probes, probe_findings = probing.result()
         findings += probe_findings
         if probes:
             checks += ['mirror.down', 'mirror.slow']

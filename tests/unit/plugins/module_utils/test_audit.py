@@ -343,3 +343,24 @@ def test_public_upstreams_are_never_probed(tree):
     policy = dict(POLICY, GOPROXY='https://proxy.golang.org,direct', GOSUMDB='sum.golang.org')
     probes, dummy = _audit.probe_mirrors(fetch, dict(environment=policy), None)
     assert probes == [] and seen == []
+
+
+def test_the_probes_run_while_the_host_is_read(tree):
+    import threading
+    probing = threading.Event()
+    seen_during_read = []
+    real_run = tree.run
+
+    def fetch(*args, **kwargs):
+        probing.set()
+        raise OSError('connection refused')
+
+    def run(argv):
+        if argv[0] == '/usr/bin/docker':  # the last command the audit runs: the probes must have started by then
+            seen_during_read.append(probing.wait(10))
+        return real_run(argv)
+
+    view = _audit.HostView(tree.root, run, tree.which)
+    record = _audit.audit(view, go=go(), docker=dict(registry_mirrors=[MIRROR]), fetch=fetch, timeout=2)
+    assert seen_during_read == [True]
+    assert ('mirror.down', None) in findings(record)
