@@ -42,12 +42,14 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs imp
     parse_env_output,
     service_names,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._docker_writer import docker_info
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     matches_every_module,
     module_pattern_matches,
     parse_gosumdb,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import DOCKER_HUB
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import check_mirrors
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import redact_url
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_outputs import (
     CONTAINERS_DROPIN,
@@ -415,8 +417,6 @@ class _EngineHost:
 
 def check_docker(view, docker):
     """(consumers, findings, checks run) for dockerd, containerd's hosts.toml and the containers drop-in."""
-    from ansible_collections.buildfleet.mirrors.plugins.module_utils._docker_writer import docker_info
-
     consumers, findings, checks = [], [], ['docker.missing_mirror', 'docker.not_applied', 'docker.unproven']
     mirrors = [normalize_mirror(url) for url in docker.get('registry_mirrors') or []]
     insecure = docker.get('insecure_registries')
@@ -572,8 +572,6 @@ def _compare_values(check, consumer_id, path, seen, wanted, registry, fallback):
 
 def probe_mirrors(fetch, go, docker, timeout=5.0, slow_ms=DEFAULT_SLOW_MS):
     """(probes, findings) of every mirror of the policy; a public upstream is never contacted."""
-    from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import check_mirrors
-
     goproxy_urls, sumdb = [], None
     if go:
         goproxy_urls = [entry for entry in _goproxy_entries(go['environment'].get('GOPROXY'))

@@ -221,12 +221,14 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.urls import make_context
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._audit import (
     HostView,
     audit,
     counts,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import HttpFetcher
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import redact_url, url_secrets
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import PolicyError
 
@@ -286,8 +288,6 @@ def main():
                          % (params['timeout'], params['slow_ms']))
     fetch = None
     if params['probe']:
-        from ansible.module_utils.urls import make_context
-        from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import HttpFetcher
         try:
             fetch = HttpFetcher(make_context(cafile=params['ca_path']), user_agent=USER_AGENT)
         except (OSError, ValueError) as error:
