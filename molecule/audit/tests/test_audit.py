@@ -1,8 +1,14 @@
 """buildfleet.mirrors.audit on a converged fleet, drifted one way per run (see conftest.py)."""
 from __future__ import annotations
 
+import html
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
-from auditfleet import DOCKER_DRIFTED, GO_DRIFTED, UNIT, build_servers
+from auditfleet import DOCKER_DRIFTED, GO_DRIFTED, KEPT_REPORTS, UNIT, build_servers
 
 RUNS = ["compliant", "compliant, check mode", "go drift", "go drift, never", "docker drift", "docker drift, medium", "registry down"]
 REGISTRY_DOWN = [("mirror.down", None), ("mirror.down", None)]  # docker.io's mirror and ghcr.io's (the same server)
@@ -82,3 +88,22 @@ def test_one_line_per_host(runs, name):
     assert sorted(line.split(":")[0] for line in lines) == sorted(build_servers())
     for line in lines:
         assert line in run.output  # the playbook printed it
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="Debian's chromium is not installed on the controller")
+def test_the_report_page_of_the_drifted_fleet_in_a_browser(runs):
+    """index.html of the go drift run, opened by headless chromium: the page's scripts ran and show each finding."""
+    run = runs["go drift"].run
+    page = Path(run.report_dir) / "index.html"
+    chromium = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,1400"]
+    dom = subprocess.run(chromium + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    text = " ".join(re.sub(r"<[^>]+>", " ", html.unescape(dom)).split())
+    assert "Showing all 2 findings on 2 hosts" in text  # written by the page's script, not in the file
+    for host, findings in runs["go drift"].run.report["hosts"].items():
+        for finding in findings["findings"]:
+            assert finding["summary"] in text
+    KEPT_REPORTS.mkdir(parents=True, exist_ok=True)
+    subprocess.run(chromium + ["--screenshot=%s" % (KEPT_REPORTS / "go-drift.png"), page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert (KEPT_REPORTS / "go-drift.png").stat().st_size > 0
