@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._certificates import (
+    validate_ca_bundle,
+    validate_named_ca_certificates,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._daemon_json import (
     mirror_hosts,
     registry_config_problems,
@@ -94,13 +98,37 @@ def validate_docker_mirrors(policy):
             refuse_insecure_all(insecure, 'docker_mirrors_insecure_registries', allow_all)
     elif not isinstance(mirrors, (list, tuple)):
         raise PolicyError('docker_mirrors_registry_mirrors must be a list of URLs, got %s' % show(mirrors))
+    ca_certificates = _ca_certificates(policy, state)
     normalised = dict(policy)
-    normalised.update(docker_mirrors_state=state, docker_mirrors_registry_mirrors=list(mirrors),
+    # Only the role's own variables come back; the ca_trust role's list was only a source.
+    normalised.pop('ca_trust_certificates', None)
+    normalised.update(docker_mirrors_ca_certificates=ca_certificates, docker_mirrors_state=state, docker_mirrors_registry_mirrors=list(mirrors),
                       docker_mirrors_insecure_registries=None if insecure is None else list(insecure),
                       docker_mirrors_allow_insecure_all=allow_all, docker_mirrors_registries=registries,
                       docker_mirrors_probe_images=probe_images, docker_mirrors_fallback=fallback,
                       docker_mirrors_buildkitd=buildkitd)
     return normalised
+
+
+def _ca_certificates(policy, state):
+    """docker_mirrors_ca_certificates checked (each a CA, valid now, no private key) and normalised, or ''.
+
+    Null takes the certificates of ``ca_trust_certificates`` (the ca_trust role's list of {name, content}) when the
+    policy carries it, checked as that role checks them, so that an error names the item the text came from. Messages
+    never show the text; with state absent, nothing is trusted and nothing checked.
+    """
+    text = policy.get('docker_mirrors_ca_certificates')
+    if text is None:
+        entries = policy.get('ca_trust_certificates')
+        if state != 'present' or entries is None or entries == []:
+            return ''
+        return validate_named_ca_certificates(entries, 'ca_trust_certificates')['pem']
+    if not isinstance(text, str):
+        raise PolicyError('docker_mirrors_ca_certificates must be PEM text (one or more -----BEGIN CERTIFICATE----- '
+                          'blocks in one string), got a %s' % type(text).__name__)
+    if state != 'present' or not text.strip():
+        return ''
+    return validate_ca_bundle(text, 'docker_mirrors_ca_certificates')['pem']
 
 
 def _same_url(left, right):

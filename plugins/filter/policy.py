@@ -144,6 +144,9 @@ def validate_go_policy(policy):
     if not normalised['go_proxy_urls']:
         raise PolicyError('go_proxy_urls is empty: give the corporate Go module proxies in priority order, '
                           'or set go_proxy_state: absent to remove the policy from this host')
+    # Every output of the policy is world-readable (and systemctl show prints the drop-ins): credentials go to
+    # go_proxy_credentials, which only root and go_proxy_credentials_group can read.
+    refuse_credentials_in_urls(_credential_targets(normalised))
     return normalised
 
 
@@ -186,17 +189,16 @@ def validate_go_credentials(policy):
 
     The summary holds no login and no password, so it is safe in a fact or a message:
     ``go_proxy_credentials`` is a list of ``{machine, netrc_machines, urls}`` (the netrc lines Go needs, the
-    policy URLs the entry is for, redacted), ``go_proxy_credentials_group`` the group or None. With
-    credentials, user info in go_proxy_urls or the go_proxy_sumdb URL is refused. The writer renders the netrc
-    text on the host from the variables themselves (module_utils._go_credentials.render_netrc).
+    policy URLs the entry is for, redacted), ``go_proxy_credentials_group`` the group or None. The writer
+    renders the netrc text on the host from the variables themselves (module_utils._go_credentials.render_netrc).
+    User info in go_proxy_urls or the go_proxy_sumdb URL is refused, with or without credentials.
     """
     if not isinstance(policy, dict):
         raise PolicyError('the go_proxy policy must be a dict of go_proxy_* variables, got %s' % show(policy))
     group = validate_group_name(policy.get('go_proxy_credentials_group'), 'go_proxy_credentials_group')
     targets = _credential_targets(policy)
+    refuse_credentials_in_urls(targets)
     credentials = policy.get('go_proxy_credentials')
-    if credentials:
-        refuse_credentials_in_urls(targets)
     validated = validate_credentials(credentials, targets, 'go_proxy_credentials')
     return {
         'go_proxy_credentials': [{'machine': credential.machine, 'netrc_machines': list(credential.netrc_machines),

@@ -14,9 +14,11 @@ One run, under the host lock:
 
 1. read the engine (``dockerd --version``, ``docker info``, systemd) and how
    dockerd is started (unit files, command line);
-2. validate the policy (a path in a mirror URL needs Docker 24), merge it into
-   daemon.json (every other key kept), render containerd's hosts.toml and the
-   containers drop-in;
+2. validate the policy (a path in a mirror URL needs Docker 24; the CA
+   certificates again, with the host's clock), merge it into daemon.json (every
+   other key kept), render containerd's hosts.toml, the containers drop-in and
+   the CA files of the https mirrors (certs.d, read per connection: a CA
+   change alone reloads nothing);
 3. refuse, before any write, a file that is not JSON, a conflicting flag, and a
    file ``dockerd --validate`` refuses;
 4. write every changed file atomically (daemon.json after a backup), reload
@@ -70,13 +72,21 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
     PolicyError,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._certificates import validate_ca_bundle
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._ca_writer import describe
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_outputs import (
+    CERTS_DIR_FILES,
     DOCKER_HUB,
+    HOSTS_CA_FILE,
+    MIRROR_CA_FILE,
     check_toml,
     containers_mirrors,
+    HOSTS_TOML,
     hosts_toml_files,
     hosts_toml_path,
+    https_mirror_hosts,
     is_ours,
+    render_ca_file,
     render_containers_dropin,
     render_hosts_toml,
 )
@@ -100,6 +110,7 @@ ROLE_VARIABLES = {
     'probe_images': 'docker_mirrors_probe_images',
     'insecure_registries': 'docker_mirrors_insecure_registries',
     'allow_insecure_all': 'docker_mirrors_allow_insecure_all',
+    'ca_certificates': 'docker_mirrors_ca_certificates',
 }
 
 
@@ -296,6 +307,8 @@ class DockerWriter:
         self.registries = {}     # the registries other than Docker Hub: {registry: [mirror URLs]}
         self.probe_images = {}   # {registry: parsed image} (see _image_refs.parse_image)
         self.merged_files = set()  # outputs that are only partly ours (buildkitd.toml): their mode is kept
+        self.ca_pem = ''         # the CA certificates for the https mirrors, normalised PEM ('' for none)
+        self.ca_files = set()    # the paths of CA files among the outputs (a diff shows what they hold, not base64)
 
     # --- reading and deciding ----------------------------------------------------------------------------------
     def policy(self):
@@ -310,6 +323,13 @@ class DockerWriter:
         if params['state'] == 'absent':
             self.registries = {}
             return mirrors, insecure
+        ca_text = params.get('ca_certificates') or ''
+        try:
+            if ca_text.strip():
+                # Again on the host, with its clock: a CA that expired since the controller checked it is refused.
+                self.ca_pem = validate_ca_bundle(ca_text, label('ca_certificates'))['pem']
+        except PolicyError as error:
+            raise Refusal('%s. Nothing was written' % str(error).rstrip('.')) from None
         try:
             # Checked as given here; the mirror URLs are checked (and normalised) below, once the engine is known.
             self.registries = validate_registries(registries, label('registries'),
@@ -415,11 +435,31 @@ class DockerWriter:
         wanted = {}
 
         def hosts_files(certs_dir, chosen, consumer):
-            for registry, path in hosts_toml_files(certs_dir).items():
-                wanted[path] = None  # removed when it is ours and no longer wanted
+            for file_name in (HOSTS_TOML, HOSTS_CA_FILE):
+                for registry, path in hosts_toml_files(certs_dir, file_name).items():
+                    wanted[path] = None  # removed when it is ours and no longer wanted
+                    self.ca_files.update([path] if file_name == HOSTS_CA_FILE else [])
             for registry, urls in chosen.items():
+                ca = None
+                if self.ca_pem and https_mirror_hosts(urls):
+                    # The CA file lives next to the hosts.toml that names it, so the registry's directory is whole.
+                    ca = os.path.join(certs_dir, registry, HOSTS_CA_FILE)
+                    wanted[ca] = render_ca_file(self.ca_pem, 'the https:// mirrors of %s in %s' % (
+                        registry, hosts_toml_path(certs_dir, registry)))
+                    self.ca_files.add(ca)
                 wanted[hosts_toml_path(certs_dir, registry)] = render_hosts_toml(registry, urls, insecure, fallback,
-                                                                                 consumer)
+                                                                                 consumer, ca=ca)
+
+        def mirror_ca_files(certs_dir, hosts, consumer):
+            """<certs_dir>/<host:port>/ca.crt of each https mirror host, where dockerd and the containers tools read
+            a mirror's CA on every connection (no reload); the collection's other ca.crt files there are removed."""
+            for name, path in hosts_toml_files(certs_dir, MIRROR_CA_FILE).items():
+                wanted[path] = None
+                self.ca_files.add(path)
+            for netloc in hosts if self.ca_pem else []:
+                path = os.path.join(certs_dir, netloc, MIRROR_CA_FILE)
+                wanted[path] = render_ca_file(self.ca_pem, 'the registry mirror %s (%s)' % (netloc, consumer))
+                self.ca_files.add(path)
 
         hosts_files(params['containerd_certs_dir'], registries if params['containerd'] else {},
                     'containerd (ctr --hosts-dir, nerdctl, the CRI plugin\'s registry config_path)')
@@ -428,6 +468,14 @@ class DockerWriter:
             # same mirrors, so docker info tells the truth), and it is how fallback=false holds for Docker Hub there.
             hosts_files(params['docker_certs_dir'], registries if self.dockerd_reads_hosts_toml() else {},
                         "dockerd's containerd image store (Docker 28 and newer)")
+            mirror_ca_files(params['docker_certs_dir'],
+                            https_mirror_hosts([url for urls in registries.values() for url in urls]),
+                            'dockerd, and the containers tools, which read this directory too')
+        if params.get('containers_certs_dir'):
+            usable = [host['url'] for urls in registries.values() for host in containers_mirrors(urls, insecure)[0]] \
+                if params['containers_registries_conf'] else []
+            mirror_ca_files(params['containers_certs_dir'], https_mirror_hosts(usable),
+                            'podman, buildah, skopeo and CRI-O')
         dropin = params['containers_dropin']
         text = None
         if present and params['containers_registries_conf']:
@@ -458,7 +506,7 @@ class DockerWriter:
                         'mirrors with a path are left out of %s' % (', '.join(
                             '%s (for %s)' % (redact_url(url), registry) for registry, url in left_out), buildkitd))
         for path, content in wanted.items():
-            if content is not None:
+            if content is not None and path not in self.ca_files:
                 check_toml(content, path)
         return wanted
 
@@ -696,7 +744,7 @@ class DockerWriter:
         if self.want_diff and changes:
             self.result['diff'] = [dict(before_header=path if before or text is None else '%s (absent)' % path,
                                         after_header=path if text is not None else '%s (removed)' % path,
-                                        before=before, after=text or '')
+                                        before=self.shown(path, before), after=self.shown(path, text))
                                    for path, text, before in changes]
         verified = [DOCKERD_CONSUMER] if applies and not drift else []
         self.result['limits'] = self.limits(final_mirrors)
@@ -718,8 +766,9 @@ class DockerWriter:
                           backup=existed and params['backup'])
             for path, text, before in changes:
                 if text is None:
-                    # A registry's directory goes with its hosts.toml when nothing else (a CA, a key) is in it.
-                    txn.remove(path, prune_empty_dir=os.path.basename(path) == 'hosts.toml')
+                    # A certs.d directory goes with the last of the collection's files when nothing else (a key,
+                    # a certificate of the host's own) is in it.
+                    txn.remove(path, prune_empty_dir=os.path.basename(path) in CERTS_DIR_FILES)
                 elif path == self.path:
                     if not two_phase:
                         txn.write(path, text, daemon_mode, backup=existed and params['backup'])
@@ -770,6 +819,12 @@ class DockerWriter:
         self.result['created_directories'] = list(txn.created_dirs)
         self.result['msg'] = self.summary(changes, needs_reload, applies, existed)
         return self.result
+
+    def shown(self, path, text):
+        """What a diff shows of a file: a CA file's certificates by subject and fingerprint, never their base64."""
+        if not text:
+            return ''
+        return describe(text) if path in self.ca_files else text
 
     def summary(self, changes, needs_reload, applies, existed, would=False):
         verb = 'would be ' if would else ''

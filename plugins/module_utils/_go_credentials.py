@@ -32,6 +32,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
+    parse_gosumdb,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     redact_url,
     show,
@@ -203,18 +206,18 @@ def netrc_machines(url):
     return [hostname] if netloc == hostname else [hostname, netloc]
 
 
-def refuse_credentials_in_urls(targets):
-    """Refuse user info in the URLs that credentials are for: with a credentials variable, they go there.
+def refuse_credentials_in_urls(targets, variable='go_proxy_credentials'):
+    """Refuse user info in the URLs that Go fetches from: credentials go into ``variable``, the netrc file.
 
     A URL with ``user:password@`` lands in world-readable files (/etc/profile.d, /etc/environment) and in
-    ``systemctl show``; the netrc file is the one place for credentials. ``targets`` are
-    :class:`CredentialTarget` items; the message shows the URL redacted.
+    ``systemctl show``; the netrc file, readable by root and one group, is the one place for credentials.
+    ``targets`` are :class:`CredentialTarget` items; the message shows the URL redacted.
     """
     for target in targets:
         if isinstance(target.url, str) and '***@' in redact_url(target.url):
-            raise PolicyError('%s carries credentials in the URL (%s); once credentials are given in their own '
-                              'variable, remove them from the URL: it is written to files every user can read '
-                              'and shown by systemctl show' % (target.name, show(target.url)))
+            raise PolicyError('%s carries credentials in the URL (%s); give them in %s instead (machine, login, '
+                              'password): a URL is written to files every user can read and shown by '
+                              'systemctl show' % (target.name, show(target.url), variable))
 
 
 def validate_go_credentials(credentials, targets, name='go_proxy_credentials'):
@@ -352,17 +355,18 @@ def _checked_path(path):
     return path
 
 
-def render_netrc_profile(path):
+def render_netrc_profile(path, header=True):
     """A /etc/profile.d snippet that sets NETRC to ``path`` only for a user who can read the file.
 
     Go 1.24 and newer fail to load an unreadable NETRC (quietly in 1.24.4, fatally in a 1.24 pre-release), and
     any NETRC hides the user's own ~/.netrc from Go: so a user outside the group keeps Go's default. A NETRC
     the user set to another file is kept; one inherited for this file (``su`` from a member) is dropped when
-    the new user cannot read it. POSIX sh, no bashism.
+    the new user cannot read it. POSIX sh, no bashism. ``header=False`` leaves out the managed-by line, for a
+    file that has its own.
     """
     path = _checked_path(path)
-    return ('# %s'
-            '# Go proxy credentials: NETRC only for those who can read the file (group members and root), so that\n'
+    return (('# ' + NETRC_HEADER[2:] if header else '')
+            + '# Go proxy credentials: NETRC only for those who can read the file (group members and root), so that\n'
             '# nobody else is pointed at a file Go cannot read or loses the ~/.netrc Go reads by default.\n'
             'if [ -r %s ]; then\n'
             '    if [ -z "${NETRC:-}" ]; then\n'
@@ -371,21 +375,62 @@ def render_netrc_profile(path):
             '    fi\n'
             'elif [ "${NETRC:-}" = %s ]; then\n'
             '    unset NETRC\n'
-            'fi\n' % (NETRC_HEADER[2:], path, path, path))
+            'fi\n' % (path, path, path))
 
 
-def render_netrc_unit_dropin(path, group=None):
-    """The [Service] lines that give one systemd service the credentials, whatever user it runs as.
+def netrc_unit_lines(path, group=None):
+    """The [Service] assignments that give one systemd service the credentials, whatever user it runs as.
 
     ``Environment=NETRC=`` points Go at the file, ``SupplementaryGroups=`` (with a group) lets a service that
     runs as another user read it. Both take effect at the service's next start. Never for the manager's
     DefaultEnvironment: every other service would be pointed at a file it cannot read.
     """
     path = _checked_path(path)
-    lines = ['# ' + NETRC_HEADER[2:].rstrip('\n'), '[Service]', 'Environment="NETRC=%s"' % path]
+    lines = ['Environment="NETRC=%s"' % path]
     if group is not None:
         lines.append('SupplementaryGroups=%s' % validate_group_name(group))
+    return lines
+
+
+def render_netrc_unit_dropin(path, group=None):
+    """A whole drop-in with :func:`netrc_unit_lines` under its own header and ``[Service]``."""
+    lines = ['# ' + NETRC_HEADER[2:].rstrip('\n'), '[Service]'] + netrc_unit_lines(path, group)
     return '\n'.join(lines) + '\n'
+
+
+def is_our_netrc(text):
+    """Whether a netrc file's text is one this collection wrote (its first line is the header)."""
+    return isinstance(text, str) and text.startswith(NETRC_HEADER)
+
+
+_NETRC_PASSWORD = re.compile(r'((?:^|\s)password\s+)(\S+)', re.MULTILINE)
+
+
+def mask_netrc(text):
+    """A netrc text with every password replaced by ``********``: what a diff may show (logins and machines stay)."""
+    if not text:
+        return text
+    return _NETRC_PASSWORD.sub(lambda match: match.group(1) + '********', text)
+
+
+def policy_targets(environment, extra_urls=()):
+    """The :class:`CredentialTarget` URLs of a Go environment: each GOPROXY proxy, the GOSUMDB URL, ``extra_urls``.
+
+    ``environment`` is the dict of GO* variables the writer gets; ``extra_urls`` are proxies the gate left out of
+    GOPROXY (their credentials stay valid for the next run). Keywords (``direct``, ``off``) are no URLs.
+    """
+    targets = []
+    for url in re.split(r'[,|]', environment.get('GOPROXY') or ''):
+        if url and url not in ('direct', 'off'):
+            targets.append(CredentialTarget(url, 'GOPROXY entry'))
+    sumdb = environment.get('GOSUMDB')
+    if sumdb and sumdb != 'off':
+        parsed = parse_gosumdb(sumdb, 'GOSUMDB')
+        if parsed is not None:
+            targets.append(CredentialTarget(parsed.url, 'GOSUMDB URL'))
+    for url in extra_urls:
+        targets.append(CredentialTarget(url, 'pruned proxy'))
+    return targets
 
 
 def validate_group_name(value, name='go_proxy_credentials_group'):

@@ -16,6 +16,14 @@ import os
 import re
 import shlex
 
+from dataclasses import dataclass
+
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials import (
+    is_our_netrc,
+    netrc_unit_lines,
+    render_netrc_profile,
+)
+
 HEADER = 'Managed by Ansible (buildfleet.mirrors.go_proxy); local changes are overwritten.'
 # The comment line in /etc/environment that lists the variables the role owns,
 # so that a variable dropped from the policy (or state absent) removes only ours.
@@ -65,15 +73,30 @@ def _systemd_assignment(name, value):
     return '"%s"' % text
 
 
-def render_profile(environment):
-    """/etc/profile.d/go-proxy.sh: shell-quoted exports (GOFLAGS and a GOSUMDB URL may hold spaces)."""
+@dataclass(frozen=True)
+class NetrcOutput:
+    """The credentials file of a run: where it goes, its text (None: no credentials), the group that reads it."""
+
+    path: str
+    text: str | None = None
+    group: str | None = None
+
+
+def render_profile(environment, netrc_path=None):
+    """/etc/profile.d/go-proxy.sh: shell-quoted exports (GOFLAGS and a GOSUMDB URL may hold spaces).
+
+    With ``netrc_path``, a block that sets NETRC for the users who can read that file (and only them) follows.
+    """
     lines = [
         '# ' + HEADER,
         '# The Go module policy for login shells (/etc/profile sources this file).',
         '# Values are shell-quoted; GOFLAGS and a GOSUMDB URL may hold spaces.',
     ]
     lines += ['export %s=%s' % (name, shlex.quote(value)) for name, value in environment.items()]
-    return '\n'.join(lines) + '\n'
+    text = '\n'.join(lines) + '\n'
+    if netrc_path:
+        text += render_netrc_profile(netrc_path, header=False)
+    return text
 
 
 def _render_systemd_dropin(section, key, reader, environment):
@@ -94,9 +117,17 @@ def render_manager_dropin(environment):
                                   'every service systemd starts after a daemon-reload', environment)
 
 
-def render_unit_dropin(environment):
-    """/etc/systemd/system/<unit>.d/go-proxy.conf: Environment= for one service, whatever DefaultEnvironment says."""
-    return _render_systemd_dropin('Service', 'Environment', 'this service', environment)
+def render_unit_dropin(environment, netrc_path=None, group=None):
+    """/etc/systemd/system/<unit>.d/go-proxy.conf: Environment= for one service, whatever DefaultEnvironment says.
+
+    With ``netrc_path``, the service also gets NETRC and, with ``group``, that group as a supplementary group, so
+    that it reads the credentials whatever user it runs as.
+    """
+    text = _render_systemd_dropin('Service', 'Environment', 'this service', environment)
+    if netrc_path:
+        text += '# The Go proxy credentials (read at the next start of the service).\n'
+        text += '\n'.join(netrc_unit_lines(netrc_path, group)) + '\n'
+    return text
 
 
 def environment_owned(text):
@@ -185,7 +216,7 @@ class Paths:
         return os.path.join(self.unit_dir, service + '.d', DROPIN_NAME)
 
 
-def plan(paths, state, environment, want, services, goroots, read, old_unit_dropins):
+def plan(paths, state, environment, want, services, goroots, read, old_unit_dropins, netrc=None):
     """What each managed file must hold after this run: {path: text, or None for no file}, in writing order.
 
     ``want`` says which outputs the policy turns on (keys profile_d,
@@ -196,12 +227,25 @@ def plan(paths, state, environment, want, services, goroots, read, old_unit_drop
     run wrote (they carry the header); those of units no longer listed go.
     Files the role shares with others (/etc/environment, go.env) are changed
     only where they hold the role's lines, or where the policy wants them.
+
+    ``netrc`` (a :class:`NetrcOutput`) is the credentials file: written first when it has a text (the profile
+    and the unit drop-ins then point at it), removed when it has none and an earlier run wrote it. NETRC never
+    goes into /etc/environment nor the manager's DefaultEnvironment: pam_env cannot test whether the user can
+    read the file, and every service would get it.
     """
     present = state == 'present'
     environment = environment if present else {}
     wants = {key: present and bool(want.get(key)) for key in
              ('profile_d', 'etc_environment', 'systemd_default_environment', 'goroot_env')}
     targets = {}
+    credentials = present and netrc is not None and netrc.text is not None
+    netrc_path = netrc.path if credentials else None
+    if credentials:
+        targets[netrc.path] = netrc.text
+    elif netrc is not None:
+        current = read(netrc.path)
+        if current is not None and is_our_netrc(current):
+            targets[netrc.path] = None
 
     def own_file(path, wanted, render):
         # A file turned off goes only when an earlier run wrote it (it carries the header); a file of the
@@ -213,7 +257,7 @@ def plan(paths, state, environment, want, services, goroots, read, old_unit_drop
             if current is not None and is_ours(current):
                 targets[path] = None
 
-    own_file(paths.profile_d, wants['profile_d'], render_profile)
+    own_file(paths.profile_d, wants['profile_d'], lambda values: render_profile(values, netrc_path))
 
     current = read(paths.etc_environment)
     if wants['etc_environment']:
@@ -225,7 +269,7 @@ def plan(paths, state, environment, want, services, goroots, read, old_unit_drop
 
     wanted_dropins = [paths.unit_dropin(service) for service in (services if present else [])]
     for dropin in wanted_dropins:
-        targets[dropin] = render_unit_dropin(environment)
+        targets[dropin] = render_unit_dropin(environment, netrc_path, netrc.group if credentials else None)
     for dropin in old_unit_dropins:
         if dropin not in wanted_dropins:
             targets[dropin] = None

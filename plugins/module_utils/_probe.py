@@ -50,6 +50,9 @@ from dataclasses import dataclass, field, replace
 from urllib.error import URLError
 from urllib.parse import unquote, urlencode, urljoin, urlsplit, urlunsplit
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials import (
+    credentials_for_url,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     escape_module_path,
 )
@@ -126,6 +129,19 @@ class ProbeImage:
 
 
 @dataclass(frozen=True)
+class Login:
+    """Basic credentials a probe sends, and where they come from (for messages: never the login or the password)."""
+
+    user: str = field(repr=False)
+    password: str = field(repr=False)
+    source: str = ''    # 'for machine goproxy.corp.example.com:8443', 'in the URL', 'of ~/.netrc for machine x'
+
+
+# Kinds whose clients are the go command: they get the ``credentials`` of mirror_check, as Go reads its netrc.
+GO_KINDS = ('goproxy', 'gosumdb')
+
+
+@dataclass(frozen=True)
 class Probe:
     """One request to make: which caller URL it checks, what to GET and what counts as an answer."""
 
@@ -141,6 +157,9 @@ class Probe:
     follow_other_hosts: bool = True  # follow a redirect to another host (Go does; dockerd's /v2/ check does not)
     upstream: str | None = None     # registry probes: the registry the mirror stands in for (docker.io, ghcr.io...)
     image: ProbeImage | None = None  # registry probes: an image whose manifest the mirror must serve
+    login: Login | None = None      # credentials given for this URL (mirror_check's credentials); the URL's win
+    netrc: bool = True              # without a login, read ~/.netrc (or $NETRC) as before; False once credentials
+    #                                 are given, as the go command does not read ~/.netrc once NETRC names a file
 
     def accepts(self, status):
         return status in self.accepted if self.accepted else status < 500
@@ -254,10 +273,19 @@ def manifest_url(probe):
 # Judging an answer
 # ---------------------------------------------------------------------------
 
-def judge(probe, answer):
-    """Return why ``answer`` does not make the mirror reachable, or None when it does."""
+def judge(probe, answer, sent_login=None):
+    """Return why ``answer`` does not make the mirror reachable, or None when it does.
+
+    ``sent_login`` is the :class:`Login` the request that got ``answer`` carried, or None. A Go proxy or checksum
+    database answering 401 or 403 is never reachable: the go command fails there too.
+    """
     if probe.registry:
         return judge_registry(answer, probe.expectation)
+    if probe.kind in GO_KINDS and answer.status in (401, 403):
+        if sent_login is not None:
+            return 'refused the credentials %s (%d)' % (sent_login.source, answer.status)
+        return ('asks for credentials (%d): set go_proxy_credentials (the credentials of mirror_check) for its '
+                'host' % answer.status)
     if probe.accepts(answer.status):
         return None
     return 'answered HTTP %d, expected %s' % (answer.status, probe.expectation)
@@ -621,18 +649,60 @@ def _without_userinfo(url):
 
 def request_credentials(url):
     """Basic auth for the caller's URL: its userinfo, percent-decoded, else ~/.netrc for its host, else None."""
+    login = url_login(url)
+    return (login.user, login.password) if login is not None else None
+
+
+def url_login(url, netrc_too=True):
+    """The :class:`Login` of a URL's userinfo (percent-decoded), else of ~/.netrc for its host (if ``netrc_too``)."""
     parts = urlsplit(url)
     userinfo, at_sign, dummy = parts.netloc.rpartition('@')
     if at_sign:
         user, dummy, password = userinfo.partition(':')
-        return unquote(user), unquote(password)
+        return Login(unquote(user), unquote(password), 'in the URL')
+    if not netrc_too:
+        return None
     try:
         login = netrc.netrc(os.environ.get('NETRC')).authenticators(parts.hostname or '')
     except (OSError, netrc.NetrcParseError):
         return None
     if login and login[0] and login[2]:
-        return login[0], login[2]
+        where = '$NETRC' if os.environ.get('NETRC') else '~/.netrc'
+        return Login(login[0], login[2], 'of %s for machine %s' % (where, parts.hostname))
     return None
+
+
+def probe_login(probe):
+    """The :class:`Login` a probe sends to its own host: the URL's userinfo, else its given login, else ~/.netrc."""
+    own = url_login(probe.target, netrc_too=False) or probe.login
+    return own or (url_login(probe.target) if probe.netrc else None)
+
+
+def go_login(url, credentials):
+    """The :class:`Login` the go command would send to ``url`` with the netrc of ``credentials``, or None.
+
+    ``credentials`` are validated :class:`_go_credentials.GoCredential` items (or their dicts); the matching is
+    ``credentials_for_url``'s, so nothing goes to a plain http URL. The source names the entry's own machine.
+    """
+    pair = credentials_for_url(url, credentials)
+    if pair is None:
+        return None
+    for credential in credentials:
+        if credentials_for_url(url, [credential]) == pair:
+            machine = credential['machine'] if isinstance(credential, dict) else credential.machine
+            return Login(pair[0], pair[1], 'for machine %s' % machine)
+    return Login(pair[0], pair[1], 'for its host')  # not reached: some entry gave the pair
+
+
+def with_go_credentials(probe, credentials):
+    """The probe of a Go proxy or checksum database once ``credentials`` (a list, None: not given) are given.
+
+    It then sends what Go would send with the netrc those credentials make (nothing over http) and no longer
+    reads ~/.netrc, which the go command does not read either once NETRC names the collection's file.
+    """
+    if credentials is None or probe.kind not in GO_KINDS or probe.is_local:
+        return probe
+    return replace(probe, login=go_login(_without_userinfo(probe.target), credentials), netrc=False)
 
 
 def _effective_port(parts):
@@ -693,7 +763,8 @@ def fetch_following_redirects(probe, fetch, deadline, request=None):
     """
     url = _without_userinfo(probe.target)
     origin = urlsplit(url)
-    credentials = request_credentials(probe.target) if request is None or request.bearer is None else None
+    login = probe_login(probe) if request is None or request.bearer is None else None
+    credentials = (login.user, login.password) if login is not None else None
     redirected_to = None
     redirects = 0
     while True:
@@ -809,7 +880,8 @@ def fetch_token(probe, fetch, deadline, challenge, asked_url):
     query.extend(('scope', one) for one in scope.split())
     url = realm + ('&' if parts.query else '?') + urlencode(query)
     mirror = urlsplit(_without_userinfo(probe.target))
-    credentials = request_credentials(probe.target) if same_host(mirror, parts) else None
+    login = probe_login(probe) if same_host(mirror, parts) else None
+    credentials = (login.user, login.password) if login is not None else None
     answer = fetch(url, deadline, credentials=credentials, body_limit=TOKEN_BODY_LIMIT)
     if answer.status != 200:
         reason = '%s: the token service %s answered HTTP %d' % (cannot, shown, answer.status)
@@ -892,7 +964,7 @@ def check_manifest(probe, fetch, deadline, secrets, stage):
     if answer.status == 401:
         if bearer is not None:
             detail += ' even with the token from %s' % realm
-        elif request_credentials(probe.target) is not None:
+        elif probe_login(probe) is not None:
             detail += ': the mirror refused the credentials'
         else:
             detail += ': the mirror wants a login (credentials in the URL or ~/.netrc)'
@@ -953,7 +1025,12 @@ def _attempt(probe, fetch, deadline, secrets, stage):
     """One try of a probe: its target, judged; then, for a registry mirror with an image, that image's manifest."""
     started = time.monotonic()
     answer, redirected_to = fetch_following_redirects(probe, fetch, deadline)
-    error = judge(probe, answer)
+    login = probe_login(probe)
+    # The credentials went only to the probe's own host: a 401 from another host a redirect named never saw them.
+    sent_login = login if login is not None and (
+        redirected_to is None or same_host(urlsplit(_without_userinfo(probe.target)), urlsplit(redirected_to))) \
+        else None
+    error = judge(probe, answer, sent_login)
     if error is not None or probe.image is None:
         return Outcome(error is None, answer.status, _elapsed_ms(started), error, deadline.attempts, answer,
                        redirected_to)
@@ -975,6 +1052,9 @@ def run_probe(probe, fetch, deadline, retries):
     if probe.is_local:
         return _check_local(probe)
     secrets = url_secrets(probe.url)
+    login = probe_login(probe)
+    if login is not None and login.password:
+        secrets.append(login.password)  # given, or from ~/.netrc: whatever an exception's text quotes, it is hidden
     outcome = None
     for attempt in range(1, retries + 2):
         deadline.attempts = attempt
@@ -1145,7 +1225,7 @@ def plan_registries(registry_urls=(), registries=None, probe_images=None):
 
 
 def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registry_urls=(),
-                  timeout=5.0, retries=0, max_workers=None, registries=None, probe_images=None):
+                  timeout=5.0, retries=0, max_workers=None, registries=None, probe_images=None, credentials=None):
     """Probe every mirror and return the report (``probes``, ``reachable_urls``, ``unreachable_urls``, ``msg``).
 
     ``goproxy_urls`` are proxy URLs only (GOPROXY keywords already removed),
@@ -1159,11 +1239,19 @@ def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registr
     each within its own ``timeout`` deadline, so the whole check costs at most
     about one ``timeout`` however many mirrors do not answer (1.5 when there
     are more probes than ``max_workers``; see :func:`run_probes`).
+
+    ``credentials``, validated ``_go_credentials.GoCredential`` items, are
+    what the go command will find in its netrc: every goproxy and gosumdb
+    request (the version list, ``/sumdb/<name>/supported``, ``/latest``) sends
+    what Go would send to its URL (https only), and ~/.netrc is no longer read
+    for them (also with an empty list; None reads it as before). Registry
+    probes keep their own credentials (URL, ~/.netrc) and token flow.
     """
-    goproxy_probes = [plan_goproxy(url, index, probe_module) for index, url in enumerate(goproxy_urls)]
-    supported_probes = ([plan_sumdb_supported(url, index, sumdb) for index, url in enumerate(goproxy_urls)]
-                        if sumdb else [])
-    sumdb_probes = [plan_gosumdb(sumdb)] if sumdb else []
+    goproxy_probes = [with_go_credentials(plan_goproxy(url, index, probe_module), credentials)
+                      for index, url in enumerate(goproxy_urls)]
+    supported_probes = ([with_go_credentials(plan_sumdb_supported(url, index, sumdb), credentials)
+                         for index, url in enumerate(goproxy_urls)] if sumdb else [])
+    sumdb_probes = [with_go_credentials(plan_gosumdb(sumdb), credentials)] if sumdb else []
     registry_probes = plan_registries(registry_urls, registries, probe_images)
 
     groups = (goproxy_probes, supported_probes, sumdb_probes, registry_probes)

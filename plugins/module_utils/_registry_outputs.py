@@ -30,6 +30,13 @@ MARKER = 'Managed by Ansible: buildfleet.mirrors.docker_mirrors.'
 DOCKER_HUB_SERVER = 'https://registry-1.docker.io'
 CONTAINERS_DROPIN = '/etc/containers/registries.conf.d/50-buildfleet-docker-mirrors.conf'
 HOSTS_TOML = 'hosts.toml'
+# The CA of one mirror host where dockerd and the containers tools look for it: <certs dir>/<host:port>/ca.crt.
+MIRROR_CA_FILE = 'ca.crt'
+# The CA file a hosts.toml names (`ca`), next to it in <certs dir>/<registry>/. Not *.crt on purpose: dockerd's own
+# certs.d reader would take a .crt there as a CA of the registry itself, not only of its mirrors.
+HOSTS_CA_FILE = 'buildfleet-mirrors-ca.pem'
+# Every file name this module writes in a certs.d/<name>/ directory (the directory goes with the last of them).
+CERTS_DIR_FILES = (HOSTS_TOML, MIRROR_CA_FILE, HOSTS_CA_FILE)
 
 
 def is_ours(text):
@@ -42,15 +49,18 @@ def hosts_toml_path(certs_dir, registry=DOCKER_HUB):
     return os.path.join(certs_dir, registry, HOSTS_TOML)
 
 
-def hosts_toml_files(certs_dir):
-    """{registry: path} of every ``<certs_dir>/<registry>/hosts.toml`` that is a regular file (links not followed)."""
+def hosts_toml_files(certs_dir, file_name=HOSTS_TOML):
+    """{registry: path} of every ``<certs_dir>/<registry>/hosts.toml`` that is a regular file (links not followed).
+
+    With ``file_name``, the files of that name instead (``ca.crt``, the CA file of a hosts.toml).
+    """
     found = {}
     try:
         names = sorted(os.listdir(certs_dir))
     except OSError:
         return found
     for name in names:
-        path = os.path.join(certs_dir, name, HOSTS_TOML)
+        path = os.path.join(certs_dir, name, file_name)
         directory = os.path.join(certs_dir, name)
         if os.path.isdir(directory) and not os.path.islink(directory) and os.path.isfile(path) \
                 and not os.path.islink(path):
@@ -68,8 +78,30 @@ def _toml_string(value):
     return json.dumps(value, ensure_ascii=False)
 
 
-def render_hosts_toml(registry, registry_mirrors, insecure_registries=None, fallback=True, consumer='containerd'):
+def https_mirror_hosts(registry_mirrors):
+    """The ``host[:port]`` of each ``https://`` mirror, in order, once each: the names of their certs.d directories."""
+    found = []
+    for host in mirror_hosts(registry_mirrors):
+        if not host['plain_http'] and host['netloc'] not in found:
+            found.append(host['netloc'])
+    return found
+
+
+def render_ca_file(pem, what):
+    """A CA file of this collection: the managed-by header, a line on what it is for, then the PEM blocks.
+
+    Go's PEM reader (dockerd, containerd, the containers tools) and OpenSSL's skip the lines before a BEGIN marker,
+    and the header is how a later run tells this file from one the host's own people put there.
+    """
+    return '# %s\n# CA certificates trusted for %s.\n%s' % (MANAGED_BY, what, pem)
+
+
+def render_hosts_toml(registry, registry_mirrors, insecure_registries=None, fallback=True, consumer='containerd',
+                      ca=None):
     """A containerd-style ``hosts.toml`` of one registry: the mirrors in order, pull and resolve only.
+
+    With ``ca`` (the path of a CA file), every ``https://`` mirror gets ``ca = "<path>"``: containerd trusts those
+    certificates for that host in addition to the system's, read on every pull (no restart).
 
     containerd tries the ``[host]`` entries in order and then the ``server``; it appends the registry's own host
     when ``server`` is absent. With ``fallback`` the server is the registry itself; without it, the server is the
@@ -89,13 +121,21 @@ def render_hosts_toml(registry, registry_mirrors, insecure_registries=None, fall
                   'server = %s' % _toml_string(last['url']),
                   'capabilities = ["pull", "resolve"]']
         lines += _verify_lines(last, indent='')
+        lines += _ca_lines(last, ca, indent='')
         # containerd 1.6 refuses a hosts.toml without a [host] table ("invalid `host` tree") and then falls back to
         # the registry itself: a single mirror is also its one host.
         entries = hosts[:-1] or hosts
     for host in entries:
         lines += ['', '[host.%s]' % _toml_string(host['url']), '  capabilities = ["pull", "resolve"]']
         lines += _verify_lines(host, indent='  ')
+        lines += _ca_lines(host, ca, indent='  ')
     return '\n'.join(lines) + '\n'
+
+
+def _ca_lines(host, ca, indent):
+    if not ca or host['plain_http']:
+        return []
+    return [indent + 'ca = %s' % _toml_string(ca)]
 
 
 def _verify_lines(host, indent):

@@ -333,12 +333,15 @@ class Transaction:
             os.chown(path, 0 if uid is None else uid, 0 if gid is None else gid)
         os.chmod(path, mode)
 
-    def write(self, path, data, mode=0o644, backup=False):
+    def write(self, path, data, mode=0o644, backup=False, uid=None, gid=None):
         """Write ``data`` (bytes, or str as UTF-8) at ``path`` as root:root ``mode``; the backup path or None.
 
         ``backup=True`` makes a backup (``backup_local``) of an existing regular
         file first. A symlink at ``path`` is replaced by a regular file (the
-        snapshot keeps the link, restore() puts it back).
+        snapshot keeps the link, restore() puts it back). ``uid`` and ``gid``
+        (root's when None) give the file another owner or group, when run as
+        root; the temporary file has ``mode`` before it is renamed into place,
+        so a file only a group may read is never readable by others on the way.
         """
         if isinstance(data, str):
             data = data.encode('utf-8', 'surrogateescape')
@@ -358,7 +361,7 @@ class Transaction:
                 raise OSError(errno.EIO, 'could not back up %s: %s' % (path, error))
             if made:
                 self.backups[path] = made
-        self._replace(path, data, mode)
+        self._replace(path, data, mode, uid, gid)
         return made or self.backups.get(path)
 
     def remove(self, path, prune_empty_dir=False):

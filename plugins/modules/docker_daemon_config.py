@@ -100,6 +100,32 @@ options:
         written for each of O(registries), and removed when it is this collection's and no longer wanted.
     type: path
     default: /etc/docker/certs.d
+  ca_certificates:
+    description:
+      - PEM text of one or more CA certificates that sign the TLS certificates of the V(https://) mirrors (a corporate
+        CA), trusted for those mirrors in addition to the system's trust store. Each must be a CA, valid now (checked
+        again on the host, with its clock), and no private key may be in the text; the task fails naming this option
+        otherwise, without printing the text.
+      - "For each V(https://) mirror host of every registry (C(host[:port]) as in the URL), written where each
+        consumer reads it on every connection, so no daemon is reloaded or restarted for it:
+        C(<docker_certs_dir>/<host:port>/ca.crt) (dockerd; the containers tools read this directory too),
+        C(<containers_certs_dir>/<host:port>/ca.crt) (with O(containers_registries_conf), for the mirrors of the
+        drop-in), and C(<certs dir>/<registry>/buildfleet-mirrors-ca.pem) next to each C(hosts.toml), whose
+        V(https://) hosts get C(ca) with that path (containerd; dockerd's containerd image store)."
+      - Each file starts with the managed-by comment line (PEM readers skip it) and holds the whole text, normalised.
+        V('') (the default), a registry or mirror taken out of the policy, or O(state=absent) removes the CA files
+        this collection wrote (and their directory when nothing else is in it); a file of the host's own is never
+        removed, and is backed up before it is replaced.
+      - The diff shows each certificate's subject, issuer, SHA-256 fingerprint and validity, not its base64.
+      - dockerd treats registries on 127.0.0.0/8 as insecure and skips their certificate checks, whatever the CA.
+    type: str
+    default: ''
+  containers_certs_dir:
+    description:
+      - The certificate directory of podman, buildah, skopeo and CRI-O (containers-certs.d(5)), where the CA of each
+        V(https://) mirror of the containers drop-in goes (see O(ca_certificates)).
+    type: path
+    default: /etc/containers/certs.d
   buildkitd:
     description:
       - Also merge the mirrors of every registry into O(buildkitd_toml), for standalone buildkitd and for builders
@@ -219,7 +245,8 @@ attributes:
       be written and whether dockerd would be reloaded.
   diff_mode:
     support: full
-    details: One diff per file, before and after, as text.
+    details: One diff per file, before and after, as text; a CA file as the subject, issuer, SHA-256 fingerprint and
+      validity of each certificate.
   idempotent:
     description: A second run with the same options changes nothing, reloads nothing and makes no backup.
     support: full
@@ -243,6 +270,15 @@ EXAMPLES = r"""
     insecure_registries: [registry.lab.corp.example.com:5000]
     strategy: merge
     containerd: true
+
+- name: A mirror signed by the corporate CA, trusted by dockerd, containerd and podman for that mirror only
+  buildfleet.mirrors.docker_daemon_config:
+    registry_mirrors: [https://dockerhub-mirror.corp.example.com]
+    registries:
+      ghcr.io: [https://ghcr-mirror.corp.example.com]
+    ca_certificates: "{{ lookup('ansible.builtin.file', 'files/corp-root-ca.crt') }}"
+    containerd: true
+    containers_registries_conf: true
 
 - name: Remove the registry keys (dockerd forgets them by a reload) and the outputs this collection wrote
   buildfleet.mirrors.docker_daemon_config:
@@ -385,6 +421,8 @@ def main():
             probe_images=dict(type='dict', default={}),
             fallback=dict(type='bool', default=True),
             docker_certs_dir=dict(type='path', default='/etc/docker/certs.d'),
+            ca_certificates=dict(type='str', default='', no_log=True),
+            containers_certs_dir=dict(type='path', default='/etc/containers/certs.d'),
             buildkitd=dict(type='bool', default=False),
             buildkitd_toml=dict(type='path', default='/etc/buildkit/buildkitd.toml'),
             allow_insecure_all=dict(type='bool', default=False),

@@ -18,6 +18,11 @@ description:
     (pam_env: ssh, su, cron; every other line kept), the systemd manager drop-in
     C(/etc/systemd/system.conf.d/go-proxy.conf) (C(DefaultEnvironment)), an C(Environment=) drop-in per listed
     service, and a marked block at the top of C($GOROOT/go.env) of each Go 1.21 or newer found."
+  - "With O(credentials): the netrc file O(netrc_path) that the go command reads through C(NETRC), a block of
+    C(/etc/profile.d/go-proxy.sh) that sets C(NETRC) only for a user who can read that file, and C(NETRC) (with
+    the group of O(credentials_group)) in each listed service's drop-in. Never in C(/etc/environment) nor in the
+    manager's C(DefaultEnvironment): pam_env cannot test whether a user can read the file, and Go 1.24 and newer
+    may fail every HTTPS fetch of a user pointed at a file they cannot read."
   - One task does the whole change as a transaction. It reads every managed file, writes only those whose content
     or attributes differ (atomically, a temporary file renamed over the old one), reloads systemd when one of its
     files changed, asks each consumer what it really gets (O(verify)), and restarts the running listed services whose
@@ -129,6 +134,58 @@ options:
     type: list
     elements: str
     default: []
+  credentials:
+    description:
+      - Credentials for authenticated Go module proxies and checksum databases, each C(machine) (V(host) or
+        V(host:port)), C(login) and C(password). Go sends them as HTTP basic auth, over https only.
+      - Each C(machine) must name the host (and port) of an V(https://) URL of C(GOPROXY) or C(GOSUMDB) in
+        O(environment) (or of O(pruned)). The netrc file gets a V(host) line for Go before 1.24, which ignores the
+        port, and a V(host:port) line for Go 1.24 and newer (golang/go#37130).
+      - A login or password with whitespace, a quote, a backslash, a control character or a leading V(#) is
+        refused (Go's netrc parser knows no quoting). No message or result shows a password; the diff of the
+        file shows machines and logins with every password masked.
+      - Empty (the default) removes the file, the C(NETRC) block and the drop-in lines an earlier run wrote (the
+        file only when it carries the collection's header).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      machine:
+        description: V(host) or V(host:port) (V([address]) or V([address]:port) for IPv6).
+        type: str
+        required: true
+      login:
+        description: The user name.
+        type: str
+        required: true
+      password:
+        description: The password or token.
+        type: str
+        required: true
+  credentials_group:
+    description:
+      - A group that exists on the host, whose members (with root) may read O(netrc_path) (C(root:<group>)
+        C(0640)); every service of O(systemd_units) gets it as C(SupplementaryGroups=), whatever user it runs as.
+      - Empty (the default) writes the file C(root:root) C(0600); a listed service that runs as another user than
+        root is then refused (it could not read the file).
+      - A group that does not exist fails the task before anything is written (in check mode, a warning).
+    type: str
+    default: ""
+  netrc_path:
+    description: Where the credentials go. Its directory is made C(0755) if missing and removed with the file when
+      empty and named C(go-proxy).
+    type: path
+    default: /etc/go-proxy/netrc
+  verify_module:
+    description:
+      - A module path that root downloads with the credentials when O(verify) runs
+        (C(go mod download <module>@latest), with C(NETRC=)O(netrc_path) and the policy of O(environment), in a
+        temporary module cache), so that the real go command proves the proxies accept the credentials.
+      - Only with O(credentials) and a C(go) on the host (C(PATH), else a Go install found); empty skips that
+        check. The module's own proxy and CA settings (C(https_proxy), C(no_proxy), C(SSL_CERT_FILE) ...) are
+        kept for it.
+    type: str
+    default: ""
   profile_d_path:
     description: The login shell output (another path only for tests and unusual layouts).
     type: path
@@ -171,7 +228,12 @@ attributes:
     platforms: posix
 notes:
   - The files are written as C(root:root) with mode C(0644) (C(/etc/environment) and C(go.env) keep a narrower mode
-    they had), directories with C(0755).
+    they had), directories with C(0755); the credentials file as C(root:<credentials_group>) C(0640), or
+    C(root:root) C(0600) without a group.
+  - Members of O(credentials_group) get C(NETRC) in login shells (C(sh -l), C(su -), ssh logins), not in a PAM
+    session without a login shell (C(su user -c), cron), since pam_env cannot set a variable only for those who can
+    read a file. A member who sets C(NETRC) to a file of their own keeps it; while C(NETRC) names the
+    collection's file, Go does not read the member's C(~/.netrc).
   - The module must run as root (C(become)), for the files it writes and for the host lock.
   - Services already running keep their environment until they restart; only O(restart_units) restarts any.
 seealso:
@@ -198,6 +260,19 @@ EXAMPLES = r"""
     pruned: "{{ probe.probes | rejectattr('reachable') | map(attribute='url') | list }}"
     lock_timeout: 60
   register: go_proxy_result
+
+- name: With credentials for the proxy, readable by the go-mirror group and the CI agent's service
+  buildfleet.mirrors.go_policy:
+    environment:
+      GOPROXY: https://goproxy.corp.example.com:8443,off
+      GONOSUMDB: corp.example.com
+    credentials:
+      - machine: goproxy.corp.example.com:8443
+        login: ci-build
+        password: "{{ vault_goproxy_password }}"
+    credentials_group: go-mirror
+    systemd_units: [gitlab-runner]
+    verify_module: corp.example.com/platform/lib
 
 - name: Remove everything an earlier run wrote
   buildfleet.mirrors.go_policy:
@@ -274,18 +349,33 @@ verified:
 """
 
 import glob
+import grp
 import json
 import os
+import re
 import secrets
+import shutil
+import stat
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native, to_text
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials import (
+    is_our_netrc,
+    mask_netrc,
+    policy_targets,
+    render_netrc,
+    render_netrc_profile,
+    validate_go_credentials,
+    validate_group_name,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs import (
     DROPIN_NAME,
+    NetrcOutput,
     Paths,
     UnitNameError,
     changed_units,
@@ -315,8 +405,15 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._transaction im
 
 FILE_MODE = 0o644
 VERIFY_TIMEOUT = 60
+# What the go command that checks the credentials may take (a module download through the proxies).
+GO_VERIFY_TIMEOUT = 120
+# The environment a verifying go keeps from the module's own: how the host reaches its proxies and which CA it trusts.
+PASSED_ENVIRONMENT = ('http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY',
+                      'SSL_CERT_FILE', 'SSL_CERT_DIR')
 # The part of VERIFY_TIMEOUT the systemd round may spend before it cleans up (removal and the second reload).
 SYSTEMD_ASK_SHARE = 0.75
+# A module path as the go command takes it on its command line: never a flag, no version, no space.
+MODULE_PATH = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._~/+-]*$')
 LOCK_HOLDER = 'buildfleet.mirrors.go_proxy (go_policy)'
 VERIFY_UNIT_PREFIX = 'buildfleet-go-policy-verify-'
 
@@ -351,6 +448,9 @@ class GoPolicy:
         self.result = dict(changed=False, written=[], pruned=[], files=[], backup_files={}, goroots=[],
                            systemd_reloaded=False, changed_units=[], restarted_units=[], verified=[])
         self.txn = Transaction(tmp_prefix='.go-policy.')
+        self.netrc = NetrcOutput(self.params['netrc_path'])
+        self.netrc_gid = 0
+        self.passwords = []
 
     # --- Input --------------------------------------------------------------------------------------------------
     def environment(self):
@@ -387,6 +487,65 @@ class GoPolicy:
         except UnitNameError as error:
             self.module.fail_json(msg=str(error))
 
+    def credentials(self, environment):
+        """The credentials file of this run (NetrcOutput), checked against the policy's https URLs and the host.
+
+        Nothing is written when a check fails: the message names the option, the entry and its machine, never a
+        login or a password. The group must exist on the host (in check mode, a missing group only warns: a task
+        before this one may create it in a real run).
+        """
+        params = self.params
+        try:
+            path = params['netrc_path']
+            render_netrc_profile(path)  # the path must be safe in a shell and a unit file
+            if params['state'] == 'absent' or not params['credentials']:
+                return NetrcOutput(path)
+            for entry in params['credentials']:
+                if isinstance(entry.get('password'), str):
+                    self.passwords.append(entry['password'])
+                    self.module.no_log_values.add(entry['password'])
+            group = validate_group_name(params['credentials_group'] or None, 'credentials_group')
+            targets = policy_targets(environment, params['pruned'])
+            validated = validate_go_credentials(params['credentials'], targets, 'credentials')
+        except PolicyError as error:
+            self.module.fail_json(msg=str(error))
+        if group is not None:
+            try:
+                self.netrc_gid = grp.getgrnam(group).gr_gid
+            except KeyError:
+                message = ('credentials_group %r does not exist on this host; create it first (for example with '
+                           'ansible.builtin.group), then add the users and service accounts that may read the Go '
+                           'proxy credentials' % group)
+                if not self.module.check_mode:
+                    self.module.fail_json(msg=message)
+                self.module.warn(message + '. Check mode goes on as if it did.')
+                self.netrc_gid = None
+        return NetrcOutput(path, render_netrc(validated), group)
+
+    def refuse_units_that_cannot_read(self, services):
+        """Without a group, a listed service that runs as another user than root could not read the file."""
+        if self.netrc.text is None or self.netrc.group is not None or not self.systemd_booted:
+            return
+        systemctl = self.module.get_bin_path('systemctl')
+        if not systemctl:
+            return
+        for service in services:
+            if service.endswith('@.service'):
+                continue  # a template has no settings of its own to show
+            rc, out, dummy = self.module.run_command([systemctl, 'show', '-p', 'User', '-p', 'DynamicUser', '--',
+                                                      service])
+            if rc != 0:
+                continue  # not loaded (not installed yet): nothing to tell
+            settings = dict(line.partition('=')[::2] for line in out.splitlines() if '=' in line)
+            user = settings.get('User', '').strip()
+            if user not in ('', 'root', '0') or settings.get('DynamicUser', '').strip() == 'yes':
+                self.module.fail_json(
+                    msg='systemd_units entry %s runs as %s, which cannot read %s (root:root 0600 without '
+                        'credentials_group); set credentials_group to a group for the Go proxy credentials, and '
+                        'the drop-in gives the service that group'
+                    % (service, 'user %r' % user if user not in ('', 'root', '0') else 'a dynamic user',
+                       self.netrc.path))
+
     # --- What the host has ------------------------------------------------------------------------------------
     def goroots(self):
         found, real = [], set()
@@ -419,9 +578,16 @@ class GoPolicy:
         return path == self.paths.etc_environment or os.path.basename(path) == 'go.env'
 
     def mode_for(self, path, snapshot):
+        if path == self.netrc.path:
+            # Readable by root and the group only; without a group, by root alone.
+            return 0o640 if self.netrc.group is not None else 0o600
         if self.is_shared(path) and snapshot.kind == 'file':
             return snapshot.mode & FILE_MODE
         return FILE_MODE
+
+    def group_for(self, path):
+        """The gid a file is written with: the credentials group for the credentials file, root's otherwise."""
+        return self.netrc_gid if path == self.netrc.path else 0
 
     # --- systemd ------------------------------------------------------------------------------------------------
     def systemctl(self, *arguments):
@@ -446,24 +612,99 @@ class GoPolicy:
             self.result['restarted_units'].append(unit)
 
     # --- Verification -------------------------------------------------------------------------------------------
-    def consumers(self, goroots):
-        """(name, argv or a callable, output is JSON) of each consumer, each started with a clean environment."""
+    def consumers(self, environment, goroots):
+        """(name, argv or a callable, output is JSON, what it must get) of each consumer, each with a clean environment.
+
+        Root's login shell must get NETRC too when there are credentials (root reads the file); the PAM session and
+        the services of the manager get the policy alone.
+        """
         params = self.params
         found = []
         if params['profile_d']:
+            expected = dict(environment)
+            if self.netrc.text is not None:
+                expected['NETRC'] = self.netrc.path
             found.append(('login shells (%s)' % self.paths.profile_d, [
                 '/usr/bin/env', '-i', 'HOME=/nonexistent', 'PATH=/usr/bin:/bin', '/bin/sh', '-l', '-c', '/usr/bin/env'],
-                False))
+                False, expected))
         if params['etc_environment']:
             found.append(('PAM sessions (%s)' % self.paths.etc_environment, [
-                '/usr/bin/env', '-i', '/bin/su', '--shell=/bin/sh', '--command=/usr/bin/env', 'root'], False))
+                '/usr/bin/env', '-i', '/bin/su', '--shell=/bin/sh', '--command=/usr/bin/env', 'root'], False,
+                environment))
         if params['systemd_default_environment'] and self.systemd_booted:
-            found.append(('systemd services (%s)' % self.paths.manager_dropin, self.ask_systemd, False))
+            found.append(('systemd services (%s)' % self.paths.manager_dropin, self.ask_systemd, False, environment))
         if params['goroot_env']:
             for goroot in goroots:
                 found.append(('go with no environment (%s/go.env)' % goroot, [
-                    '/usr/bin/env', '-i', os.path.join(goroot, 'bin', 'go'), 'env', '-json'], True))
+                    '/usr/bin/env', '-i', os.path.join(goroot, 'bin', 'go'), 'env', '-json'], True, environment))
+        go = self.verifying_go(goroots)
+        if go:
+            found.append(('go as root with the credentials (NETRC=%s, %s %s@latest)'
+                          % (self.netrc.path, go, params['verify_module']),
+                          lambda: self.download_with_credentials(go, environment), False, {}))
         return found
+
+    def verifying_go(self, goroots):
+        """The go that proves the credentials (with them, a module and a go on the host), or None."""
+        if self.netrc.text is None or not self.params['verify_module']:
+            return None
+        go = self.module.get_bin_path('go')
+        if not go:
+            for goroot in goroots:
+                if is_go_tree(goroot):
+                    return os.path.join(goroot, 'bin', 'go')
+        return go
+
+    def download_with_credentials(self, go, environment):
+        """go mod download of verify_module@latest as root, with NETRC and the policy: ({}, None) or (None, why).
+
+        In a fresh root-only directory (its own module cache, build cache and HOME, so nothing of root's is
+        used or changed), removed afterwards. Go sends the netrc credentials to the https proxies and checksum
+        database of the policy, exactly as it will for the users.
+        """
+        work = tempfile.mkdtemp(prefix='buildfleet-go-policy-verify-')
+        try:
+            with open(os.path.join(work, 'go.mod'), 'w') as stream:
+                stream.write('module buildfleet.invalid/verify\n')
+            variables = {name: os.environ[name] for name in PASSED_ENVIRONMENT if os.environ.get(name)}
+            variables.update(environment)
+            variables.update({
+                'PATH': '%s:/usr/bin:/bin' % os.path.dirname(go), 'HOME': os.path.join(work, 'home'),
+                'GOPATH': os.path.join(work, 'gopath'), 'GOMODCACHE': os.path.join(work, 'gopath', 'pkg', 'mod'),
+                'GOCACHE': os.path.join(work, 'cache'), 'GO111MODULE': 'on', 'NETRC': self.netrc.path,
+            })
+            try:
+                done = subprocess.run([go, 'mod', 'download', '-json', self.params['verify_module'] + '@latest'],
+                                      cwd=work, env=variables, stdin=subprocess.DEVNULL, capture_output=True,
+                                      timeout=GO_VERIFY_TIMEOUT, check=False)
+            except subprocess.TimeoutExpired:
+                return None, 'no answer within %d s' % GO_VERIFY_TIMEOUT
+            except OSError as error:
+                return None, to_native(error)
+            if done.returncode == 0:
+                return {}, None
+            # go mod download -json puts a module's error in its JSON record, other errors on stderr.
+            said = to_text(done.stderr, errors='surrogate_or_replace').strip()
+            try:
+                said = json.loads(to_text(done.stdout, errors='surrogate_or_replace')).get('Error') or said
+            except ValueError:
+                pass
+            return None, 'rc %s: %s' % (done.returncode, self.masked(' '.join(said.split())[-600:]))
+        finally:
+            # The module cache is read-only (as Go writes it): open it up before removing it.
+            for directory, dummy, dummy2 in os.walk(work):
+                try:
+                    os.chmod(directory, stat.S_IRWXU)
+                except OSError:
+                    pass
+            shutil.rmtree(work, ignore_errors=True)
+
+    def masked(self, text):
+        """Any text with URL credentials redacted and every password of the credentials masked."""
+        text = redact_url(text)
+        for password in self.passwords:
+            text = text.replace(password, '********')
+        return text
 
     def ask_systemd(self):
         """What a service started now gets, asked without D-Bus: (env output, None) or (None, why it failed).
@@ -540,10 +781,11 @@ class GoPolicy:
                     pass  # reset-failed fails for a unit that did not fail; a stale entry goes at the next reload
 
     def verify(self, environment, goroots):
-        consumers = self.consumers(goroots)
+        consumers = self.consumers(environment, goroots)
+        expectations = {consumer[0]: consumer[3] for consumer in consumers}
 
         def ask(consumer):
-            name, argv, is_json = consumer
+            name, argv, is_json, dummy = consumer
             if callable(argv):
                 seen, error = argv()
                 return name, seen, error
@@ -569,7 +811,7 @@ class GoPolicy:
                 if error:
                     unasked.append('%s could not be asked: %s' % (name, error))
                 else:
-                    wrong += mismatches(name, seen, environment, redact_url)
+                    wrong += mismatches(name, seen, expectations[name], redact_url)
         sentences = []
         if wrong:
             sentences.append(
@@ -580,7 +822,7 @@ class GoPolicy:
             sentences.append('The policy was written but not every consumer could be checked: %s.' % '; '.join(unasked))
         if sentences:
             raise Failure(' '.join(sentences))
-        self.result['verified'] = [name for name, dummy, dummy2 in consumers]
+        self.result['verified'] = [consumer[0] for consumer in consumers]
 
     # --- The run ------------------------------------------------------------------------------------------------
     def plan_changes(self, environment, services, goroots):
@@ -589,27 +831,32 @@ class GoPolicy:
         want = {key: params[key] for key in ('profile_d', 'etc_environment', 'systemd_default_environment',
                                              'goroot_env')}
         targets = plan(self.paths, params['state'], environment, want, services, goroots, _read,
-                       self.old_unit_dropins())
+                       self.old_unit_dropins(), self.netrc)
         changes, diffs = [], []
         for path, text in targets.items():
             snapshot = self.txn.snapshot(path)
             before = _read(path)  # through a symlink: a packaged go.env is often one
+            # The diff of the credentials file shows machines and logins, never a password (old ones included).
+            shown = mask_netrc if path == self.netrc.path else (lambda value: value)
             if text is None:
                 if snapshot.exists:
                     changes.append((path, None, 'removed', False))
                     diffs.append(dict(before_header=path, after_header='%s (removed)' % path,
-                                      before=before or '', after=''))
+                                      before=shown(before or ''), after=''))
                 continue
-            attributes = (self.mode_for(path, snapshot), 0, 0)
+            attributes = (self.mode_for(path, snapshot), 0, self.group_for(path))
             if not snapshot.exists:
                 changes.append((path, text, 'created', False))
-                diffs.append(dict(before_header='%s (absent)' % path, after_header=path, before='', after=text))
+                diffs.append(dict(before_header='%s (absent)' % path, after_header=path, before='',
+                                  after=shown(text)))
             elif before != text or (snapshot.kind == 'file'
                                     and (snapshot.mode, snapshot.uid, snapshot.gid) != attributes):
                 # The host's own files, and a file of the host's at one of the module's paths, are backed up first.
-                backup = self.is_shared(path) or (before is not None and not is_ours(before))
+                ours = before is not None and (is_ours(before) or (path == self.netrc.path and is_our_netrc(before)))
+                backup = self.is_shared(path) or (before is not None and not ours)
                 changes.append((path, text, 'updated', backup))
-                diffs.append(dict(before_header=path, after_header=path, before=before or '', after=text))
+                diffs.append(dict(before_header=path, after_header=path, before=shown(before or ''),
+                                  after=shown(text)))
         return changes, diffs
 
     def run(self):
@@ -617,6 +864,11 @@ class GoPolicy:
         environment = self.environment()
         services = self.services()
         self.result['pruned'] = self.pruned()
+        self.netrc = self.credentials(environment)
+        if params['verify_module'] and not MODULE_PATH.match(params['verify_module']):
+            self.module.fail_json(msg='verify_module %r is not a module path such as corp.example.com/platform/lib'
+                                  % params['verify_module'])
+        self.refuse_units_that_cannot_read(services)
         if params['lock_timeout'] < 0:
             self.module.fail_json(msg='lock_timeout must be 0 or more seconds, got %d' % params['lock_timeout'])
         if self.module.check_mode:
@@ -647,10 +899,12 @@ class GoPolicy:
                 if action == 'removed':
                     directory = os.path.dirname(path)
                     # A drop-in alone in its directory goes with it; never a directory the host had other files in.
-                    self.txn.remove(path, prune_empty_dir=os.path.basename(path) == DROPIN_NAME
-                                    and directory.endswith('.d'))
+                    self.txn.remove(path, prune_empty_dir=(os.path.basename(path) == DROPIN_NAME
+                                                           and directory.endswith('.d'))
+                                    or (path == self.netrc.path and os.path.basename(directory) == 'go-proxy'))
                     continue
-                made = self.txn.write(path, text, mode=self.mode_for(path, self.txn.snapshot(path)), backup=backup)
+                made = self.txn.write(path, text, mode=self.mode_for(path, self.txn.snapshot(path)), backup=backup,
+                                      gid=self.group_for(path))
                 if made:
                     self.result['backup_files'][path] = made
             systemd_paths = [path for path in changed_paths if path.startswith(params['systemd_dir'].rstrip('/') + '/')]
@@ -706,6 +960,14 @@ def main():
             verify=dict(type='str', choices=['always', 'changed', 'never'], default='changed'),
             lock_timeout=dict(type='int', default=DEFAULT_LOCK_TIMEOUT),
             pruned=dict(type='list', elements='str', default=[]),
+            credentials=dict(type='list', elements='dict', default=[], options=dict(
+                machine=dict(type='str', required=True),
+                login=dict(type='str', required=True),
+                password=dict(type='str', required=True, no_log=True),
+            )),
+            credentials_group=dict(type='str', default=''),
+            netrc_path=dict(type='path', default='/etc/go-proxy/netrc'),
+            verify_module=dict(type='str', default=''),
             profile_d_path=dict(type='path', default='/etc/profile.d/go-proxy.sh'),
             etc_environment_path=dict(type='path', default='/etc/environment'),
             systemd_dir=dict(type='path', default='/etc/systemd'),

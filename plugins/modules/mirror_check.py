@@ -21,10 +21,12 @@ description:
   - The module makes its own connections, so that it can keep that deadline, and makes them as Ansible's URL layer
     does for M(ansible.builtin.uri); C(HTTP_PROXY), C(HTTPS_PROXY) and C(NO_PROXY) from the environment (an HTTPS
     mirror through a proxy is reached with a C(CONNECT) tunnel), Ansible's TLS settings with the CA bundle of
-    O(ca_path) or the system's trust store, client certificates (O(client_cert)), and basic authentication from
-    the URL's C(user:password@) (percent-decoded) or, without it, from C(~/.netrc) (or the file C(NETRC) names).
+    O(ca_path) or the system's trust store (plus O(ca_data)), client certificates (O(client_cert)), and basic
+    authentication from the URL's C(user:password@) (percent-decoded) or, without it, from O(credentials) for Go
+    proxies and checksum databases, or from C(~/.netrc) (or the file C(NETRC) names).
   - Credentials in a URL (C(user:password@), C(token@), or a query parameter such as C(?token=)) never appear in the
-    result, in a message or in the host's log. See RV(reachable_urls) for how such URLs are reported.
+    result, in a message or in the host's log. See RV(reachable_urls) for how such URLs are reported. Neither do
+    the passwords of O(credentials) nor the certificates of O(ca_data).
   - It never changes anything; C(changed) is always C(false).
 author:
   - buildfleet.mirrors maintainers (!UNKNOWN)
@@ -36,7 +38,8 @@ options:
       - Each entry is an V(https://), V(http://) or V(file://) URL, or one of the keywords V(direct) and V(off).
         Keywords are not probed. They must come last; an entry after V(direct) or V(off) is an error, because the go
         command never uses it.
-      - Without O(probe_module), a proxy is reachable when C(GET <proxy>) gets any HTTP answer below 500.
+      - Without O(probe_module), a proxy is reachable when C(GET <proxy>) gets any HTTP answer below 500, except 401
+        and 403, on which the go command fails too (see O(credentials)).
       - A V(file://) proxy is checked on the host's file system (the directory, or the module's C(@v/list) file
         with O(probe_module)).
     type: raw
@@ -170,6 +173,56 @@ options:
     description:
       - PEM file of CA certificates to verify HTTPS mirrors with, instead of the system's trust store.
     type: path
+  ca_data:
+    description:
+      - PEM text of one or more CA certificates trusted for HTTPS mirrors B(in addition to) the system's trust store
+        (or O(ca_path)), such as the corporate CA that a role is about to install, so that the gate proves the
+        mirrors with the trust they will have.
+      - Each certificate must be a CA certificate (basicConstraints CA:TRUE, keyUsage with keyCertSign when it has
+        one) that is valid now; a private key, text outside the C(BEGIN)/C(END) blocks other than blank and C(#)
+        lines, or the same certificate twice is refused, naming O(ca_data) and the certificate's position, never its
+        body.
+      - An empty text, or one of whitespace only, adds nothing.
+      - A mirror whose certificate no trusted CA signs is unreachable with C(TLS certificate verification failed).
+      - Unused with O(validate_certs=false).
+      - Python 3.13 and newer verify strictly (X509_STRICT); a CA whose basicConstraints are not critical, or that
+        has no keyUsage, is then refused by this module (a warning says so) while Go, curl and containerd accept it.
+    type: str
+  credentials:
+    description:
+      - Credentials for Go module proxies and checksum databases, as the go command reads them from a netrc file
+        (such as the one the C(buildfleet.mirrors.go_proxy) role writes from C(go_proxy_credentials)).
+      - Each request of a O(goproxy) or O(gosumdb) probe (the version list of O(probe_module),
+        C(/sumdb/<name>/supported), C(/latest)) to an V(https) URL whose host, or host and port, matches a
+        O(credentials[].machine) sends its login and password as HTTP basic authentication, as Go does; a
+        V(machine) without a port matches every port of its host (as Go before 1.24 reads it), one with a port that
+        port only (Go 1.24 and newer). Nothing is ever sent over V(http), nor to another host a redirect names.
+      - Once O(credentials) is a non-empty list, C(~/.netrc) is not read for these probes, as the go command does not
+        read it once C(NETRC) names another file. Credentials in a URL (C(user:password@)) still come first.
+      - A proxy or checksum database that answers 401 or 403 is unreachable, with the reason C(refused the
+        credentials for machine <machine> (401)) when credentials were sent, or C(asks for credentials (401)) when
+        none were.
+      - Registry mirror probes do not use them; they keep the URL's credentials, C(~/.netrc) and the registry's
+        token flow.
+      - An entry that matches no https URL probed is not used, and a warning says so. Two entries that give one
+        host different credentials are refused (Go uses only the first). Logins and passwords must be what a netrc
+        line can carry (no whitespace, quotes, backslashes or control characters).
+      - The passwords are never shown (each is a secret of the task, masked in all output).
+    type: list
+    elements: dict
+    suboptions:
+      machine:
+        description: V(host) or V(host:port) (V([v6]) or V([v6]:port) for IPv6), as in a netrc file.
+        type: str
+        required: true
+      login:
+        description: The user name.
+        type: str
+        required: true
+      password:
+        description: The password or token.
+        type: str
+        required: true
   client_cert:
     description:
       - PEM file with the client certificate (and possibly its key) for mirrors that ask for one.
@@ -190,9 +243,9 @@ notes:
     not once from the controller, so that each host's own firewall, DNS and proxy settings are tested.
   - URL credentials are also registered as secrets of the task, so Ansible masks them in the echo of the module
     arguments too. The module does not write its arguments to the host's log at all.
-  - Basic authentication from a URL's C(user:password@) (or C(~/.netrc)) is sent with the first request, as the go
-    command does, and after a redirect only to the same host and port (or from C(http) port 80 to C(https) port
-    443 of the same host), never to another host.
+  - Basic authentication from a URL's C(user:password@) (or O(credentials), or C(~/.netrc)) is sent with the first
+    request, as the go command does, and after a redirect only to the same host and port (or from C(http) port 80
+    to C(https) port 443 of the same host), never to another host.
   - 'Redirects: at most 5 are followed. A redirect from C(https) to C(http), or to any scheme other than C(http) and
     C(https), is never followed; the probe is unreachable and its error says where the mirror pointed (credentials
     redacted). A redirect to another host is followed for O(goproxy) and O(gosumdb) probes, as the go command does,
@@ -256,6 +309,16 @@ EXAMPLES = r"""
       - https://dockerhub-mirror.corp.example.com
     ca_path: /etc/pki/corp/ca.pem
     timeout: 3
+
+- name: Gate a private proxy with the corporate CA and the credentials that are about to be installed
+  buildfleet.mirrors.mirror_check:
+    goproxy: [https://goproxy.corp.example.com:8443]
+    probe_module: corp.example.com/platform/lib
+    ca_data: "{{ lookup('ansible.builtin.file', 'files/corp-root-ca.pem') }}"
+    credentials:
+      - machine: goproxy.corp.example.com:8443
+        login: ci-builder
+        password: "{{ vault_goproxy_password }}"
 
 - name: Check a GOPROXY string exactly as it will be exported
   buildfleet.mirrors.mirror_check:
@@ -492,10 +555,18 @@ unreachable_urls:
 
 import math
 import re
+import ssl
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import make_context
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._certificates import (
+    validate_ca_bundle,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials import (
+    CredentialTarget,
+    validate_go_credentials,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     escape_module_path,
     parse_goproxy,
@@ -526,21 +597,86 @@ USER_AGENT = 'ansible-buildfleet.mirrors.mirror_check'
 MAX_TIMEOUT = 3600
 
 
-def build_fetch(validate_certs=True, ca_path=None, client_cert=None, client_key=None, use_proxy=True):
+def build_fetch(validate_certs=True, ca_path=None, client_cert=None, client_key=None, use_proxy=True, ca_pem=None):
     """Return the probes' ``fetch``: connections of its own within each probe's deadline, safe from many threads.
 
     The TLS context is Ansible's own (``make_context``: the CA bundle of
     ``ca_path`` or the system's trust store, the client certificate,
     ``validate_certs``), built once for every probe: loading the trust store per
-    request costs more CPU than a probe.
+    request costs more CPU than a probe. ``ca_pem`` (checked PEM text) is
+    trusted on top of that (``make_context``'s own ``cadata`` is dropped when
+    ``ca_path`` is given, so it is loaded here).
     """
     context = make_context(cafile=ca_path, validate_certs=validate_certs, client_cert=client_cert,
                            client_key=client_key)
+    if ca_pem and validate_certs:
+        try:
+            context.load_verify_locations(cadata=ca_pem)
+        except ssl.SSLError as error:  # checked PEM that this OpenSSL still refuses (a key type it does not know)
+            raise PolicyError('cannot load the CA certificates of ca_data: %s' % (error.reason or error)) from None
     return HttpFetcher(context, use_proxy=use_proxy, user_agent=USER_AGENT)
 
 
+def parse_ca_data(value):
+    """Check O(ca_data); return (normalised PEM or None, the certificates' dicts). Raise PolicyError naming it."""
+    if value is None or not value.strip():
+        return None, []
+    checked = validate_ca_bundle(value, 'ca_data')
+    return checked['pem'], checked['certificates']
+
+
+def strict_verification_warnings(context, certificates):
+    """Warnings for the CAs of O(ca_data) that a strictly verifying context (Python 3.13+) refuses to chain to.
+
+    ``certificates`` are the dicts of validate_ca_bundle; Go, curl and containerd do not verify strictly, so the
+    gate would refuse a mirror they accept.
+    """
+    if not getattr(context, 'verify_flags', 0) & getattr(ssl, 'VERIFY_X509_STRICT', 0):
+        return []
+    return ['ca_data certificate %s: %s; this Python verifies strictly (X509_STRICT) and refuses what it signed, '
+            'while Go, curl and containerd accept it'
+            % (certificate['subject'], '; '.join(certificate['strict_findings']))
+            for certificate in certificates if certificate['strict_findings']]
+
+
+def parse_credentials(credentials, goproxy_urls, sumdb):
+    """Check O(credentials) as the go command will read them; return (GoCredential list, entries matching no URL).
+
+    The list is None when no credentials are given (an empty list too): the probes then read ~/.netrc. Each entry
+    is matched against the https proxies and checksum database probed, with the rules of the role's netrc
+    (``validate_go_credentials``); an entry that matches none is kept aside (a warning), not refused: the
+    list may be a whole policy's and this check only part of it.
+    """
+    if not credentials:
+        return None, []
+    targets = [CredentialTarget(url, 'goproxy') for url in goproxy_urls]
+    if sumdb is not None:
+        targets.append(CredentialTarget(sumdb.url, 'gosumdb'))
+    # First every entry with its own machine as a target too: the checks of each entry and the conflicts between
+    # them, naming each by its position; validate_go_credentials refuses an entry that matches no URL, and here
+    # such an entry is only unused.
+    own = [CredentialTarget('https://' + entry['machine'], 'credentials') for entry in credentials
+           if isinstance(entry, dict) and isinstance(entry.get('machine'), str)]
+    validate_go_credentials(credentials, targets + own, 'credentials')
+    # Then the netrc lines as the role writes them: only for the https URLs each entry matches (a machine with a
+    # port of its own would otherwise get a port-less line that old Go sends to every port of the host).
+    used, unused = [], []
+    for index, entry in enumerate(credentials):
+        try:
+            validate_go_credentials([entry], targets, 'credentials')
+        except PolicyError:
+            unused.append('credentials[%d] (machine %s)' % (index, entry['machine']))
+        else:
+            used.append(entry)
+    return validate_go_credentials(used, targets, 'credentials'), unused
+
+
 def parse_options(params):
-    """Turn the module options into check_mirrors arguments; raise PolicyError on a value Go or dockerd refuses."""
+    """Turn the module options into check_mirrors arguments; raise PolicyError on a value Go or dockerd refuses.
+
+    ``unused_credentials`` (the entries of O(credentials) that match no URL probed) is for a warning, not for
+    check_mirrors.
+    """
     goproxy_urls = []
     if params['goproxy'] is not None:
         goproxy_urls = [entry.value for entry in parse_goproxy(params['goproxy'], 'goproxy') if not entry.is_keyword]
@@ -566,9 +702,12 @@ def parse_options(params):
             and params['gosumdb'] is None:
         raise PolicyError('registries is empty and no other option names a mirror; give at least one of goproxy, '
                           'gosumdb, registry_mirrors and registries')
-    return dict(goproxy_urls=goproxy_urls, probe_module=params['probe_module'], sumdb=sumdb,
+    credentials, unused_credentials = parse_credentials(params['credentials'], goproxy_urls, sumdb)
+    return dict(unused_credentials=unused_credentials, goproxy_urls=goproxy_urls, probe_module=params['probe_module'],
+                sumdb=sumdb,
                 registry_urls=registry_urls, timeout=params['timeout'], retries=params['retries'],
-                max_workers=params['max_workers'], registries=registries, probe_images=probe_images)
+                max_workers=params['max_workers'], registries=registries, probe_images=probe_images,
+                credentials=credentials)
 
 
 def urls_in(option, value):
@@ -627,6 +766,14 @@ def main():
             require=dict(type='str', choices=list(REQUIREMENTS), default='all'),
             validate_certs=dict(type='bool', default=True),
             ca_path=dict(type='path'),
+            ca_data=dict(type='str', no_log=True),
+            # Only the passwords are secrets: a no_log on the whole list would mask every host name and port of
+            # the machines wherever they appear in the result (URLs included).
+            credentials=dict(type='list', elements='dict', options=dict(
+                machine=dict(type='str', required=True),
+                login=dict(type='str', required=True),
+                password=dict(type='str', required=True, no_log=True),
+            )),
             client_cert=dict(type='path'),
             client_key=dict(type='path', no_log=False),
             use_proxy=dict(type='bool', default=True),
@@ -642,14 +789,22 @@ def main():
 
     try:
         arguments = parse_options(module.params)
+        ca_pem, ca_certificates = parse_ca_data(module.params['ca_data'])
     except PolicyError as error:
         module.fail_json(msg=str(error))
+    for unused in arguments.pop('unused_credentials'):
+        module.warn('%s matches no https goproxy or gosumdb URL of this check; it is not sent' % unused)
 
     try:
         fetch = build_fetch(module.params['validate_certs'], module.params['ca_path'], module.params['client_cert'],
-                            module.params['client_key'], module.params['use_proxy'])
+                            module.params['client_key'], module.params['use_proxy'], ca_pem)
+    except PolicyError as error:
+        module.fail_json(msg=str(error))
     except (OSError, ValueError) as error:  # unreadable CA bundle or client certificate
         module.fail_json(msg='cannot load the TLS files (ca_path, client_cert, client_key): %s' % error)
+    if module.params['validate_certs']:
+        for warning in strict_verification_warnings(fetch.tls_context, ca_certificates):
+            module.warn(warning)
 
     report = check_mirrors(fetch, **arguments)
     failure = unmet_requirement(report, module.params['require'])

@@ -18,6 +18,7 @@
   :func:`redirect_with_trickled_body` and :func:`stream_body`.
 - :class:`TunnelProxy`: a forward proxy that serves ``CONNECT`` tunnels, as
   an egress proxy does for HTTPS.
+- :class:`AuthProxy`: a GOPROXY over HTTPS serving one module, that may want HTTP basic auth.
 - :func:`closed_port_url`: a port on which nothing listens.
 - :func:`make_tls_files`: a private CA, a server certificate for 127.0.0.1 and
   a client certificate, made with the ``cryptography`` package.
@@ -25,14 +26,18 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import http.server
+import io
 import ipaddress
+import json
 import os
 import socket
 import ssl
 import threading
 import time
+import zipfile
 
 from dataclasses import dataclass, field
 
@@ -416,6 +421,68 @@ class TunnelProxy:
 
     def close(self):
         self._listener.close()
+
+
+def module_zip(module, version):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w') as archive:
+        archive.writestr('%s@%s/go.mod' % (module, version), 'module %s\n' % module)
+        archive.writestr('%s@%s/lib.go' % (module, version), 'package lib\n\nconst Answer = 42\n')
+    return buffer.getvalue()
+
+
+class AuthProxy:
+    """A GOPROXY over HTTPS serving one module; with ``credentials`` it answers 401 to any other Authorization."""
+
+    def __init__(self, tls_context, credentials=None, module=PRIVATE_MODULE, version='v1.0.0'):
+        files = {
+            '/%s/@v/list' % module: b'%s\n' % version.encode(),
+            '/%s/@v/%s.info' % (module, version): json.dumps({'Version': version,
+                                                              'Time': '2024-01-02T03:04:05Z'}).encode(),
+            '/%s/@v/%s.mod' % (module, version): b'module %s\n' % module.encode(),
+            '/%s/@v/%s.zip' % (module, version): module_zip(module, version),
+        }
+        expected = None
+        if credentials:
+            expected = 'Basic ' + base64.b64encode(('%s:%s' % credentials).encode()).decode()
+        self.seen = []  # (path, what the Authorization header was: 'none', 'right' or 'wrong')
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def do_GET(self):  # pylint: disable=invalid-name
+                given = self.headers.get('Authorization')
+                verdict = 'none' if given is None else ('right' if given == expected else 'wrong')
+                proxy.seen.append((self.path, verdict))
+                if expected and verdict != 'right':
+                    status, body, headers = 401, b'login needed\n', {'WWW-Authenticate': 'Basic realm="goproxy"'}
+                elif self.path in files:
+                    status, body, headers = 200, files[self.path], {}
+                else:
+                    status, body, headers = 404, b'not found\n', {}
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self._server.daemon_threads = True
+        self._server.socket = tls_context.wrap_socket(self._server.socket, server_side=True)
+        threading.Thread(target=self._server.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True).start()
+
+    @property
+    def url(self):
+        return 'https://127.0.0.1:%d' % self._server.server_address[1]
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
 
 
 def closed_port_url():

@@ -171,12 +171,17 @@ CASES = {
         {"go_proxy_systemd_units": ["lab-runner\n"]},
         "go_proxy_systemd_units entry 'lab-runner\\n' is not a service name",
     ),
+    # Credentials belong in go_proxy_credentials (issue 14): a URL with user info is refused before the gate.
+    "credentials in a proxy URL": (
+        {"go_proxy_urls": [LAB["lab_goproxy_url"], with_credentials(LAB["lab_closed_url"], "ci:Pn7Second")]},
+        "go_proxy_urls entry carries credentials in the URL ('%s'); give them in go_proxy_credentials instead"
+        % with_credentials(LAB["lab_closed_url"], "***"),
+    ),
     # A dead proxy with a token, refused by the gate: the gate's message and mirror_check's arguments at -vvv.
-    "a dead proxy with credentials (strict gate)": (
-        {"go_proxy_urls": [LAB["lab_goproxy_url"], with_credentials(LAB["lab_closed_url"], "ci:Pn7Second") +
-                           "/?token=Ld9Token"]},
+    "a dead proxy with a token (strict gate)": (
+        {"go_proxy_urls": [LAB["lab_goproxy_url"], LAB["lab_closed_url"] + "/?token=Ld9Token"]},
         "go_proxy_validate is strict and 1 of 2 mirrors did not answer from {host}, so nothing was changed on it: "
-        "goproxy %s/?token=***: connection refused." % with_credentials(LAB["lab_closed_url"], "***"),
+        "goproxy %s/?token=***: connection refused." % LAB["lab_closed_url"],
     ),
 }
 

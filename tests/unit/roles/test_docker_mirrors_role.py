@@ -27,7 +27,9 @@ CONTRACT = ['docker_mirrors_state', 'docker_mirrors_registry_mirrors', 'docker_m
             'docker_mirrors_probe_result', 'docker_mirrors_lock_timeout',
             # issue 13: other registries, probe images, fallback, BuildKit
             'docker_mirrors_registries', 'docker_mirrors_probe_images', 'docker_mirrors_fallback',
-            'docker_mirrors_buildkitd', 'docker_mirrors_buildkitd_toml']
+            'docker_mirrors_buildkitd', 'docker_mirrors_buildkitd_toml',
+            # issue 14: the corporate CA of the https:// mirrors
+            'docker_mirrors_ca_certificates']
 ENTRY_POINTS = ['apply', 'gate', 'main', 'validate']
 
 
@@ -124,3 +126,92 @@ def test_the_gate_judges_the_playbooks_probe_result_and_warns_about_the_dead_mir
             'from this host and is left out of the policy.') in messages
     # The playbook's probe result was judged: the gate did not probe again.
     assert not any('probes' in result for result in play_tasks(stdout) if not result.get('skipped'))
+
+
+CA_PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    docker_mirrors_registry_mirrors: ["https://mirror.corp.example.com"]
+    ca_trust_certificates: %s
+%s
+  tasks:
+    - ansible.builtin.include_role:
+        name: buildfleet.mirrors.docker_mirrors
+        tasks_from: validate
+        public: true
+    - name: What the role would trust, compared without printing it
+      ansible.builtin.assert:
+        that: _docker_mirrors_policy.docker_mirrors_ca_certificates == expected
+        quiet: true
+      vars:
+        expected: "{{ lookup('ansible.builtin.file', '%s', rstrip=false) }}"
+"""
+
+
+def test_the_ca_defaults_to_the_ca_trust_certificates_and_an_empty_text_overrides_them(ansible_cli, tmp_path, pki):
+    entries = json.dumps([{'name': 'corp', 'content': pki.text('root')},
+                          {'name': 'other', 'content': pki.text('ec-root')}])
+    (tmp_path / 'both.pem').write_text(pki.text('root') + pki.text('ec-root'))
+    (tmp_path / 'play.yml').write_text(CA_PLAY % (entries, '', tmp_path / 'both.pem'))
+    rc, stdout, stderr = ansible_cli('ansible-playbook', 'play.yml')
+    assert rc == 0, stdout + stderr
+    (tmp_path / 'none.pem').write_text('')
+    (tmp_path / 'play.yml').write_text(CA_PLAY % (entries, '    docker_mirrors_ca_certificates: ""', tmp_path / 'none.pem'))
+    rc, stdout, stderr = ansible_cli('ansible-playbook', 'play.yml')
+    assert rc == 0, stdout + stderr
+
+
+def test_a_key_pasted_into_ca_trust_certificates_fails_validate_and_is_never_printed(ansible_cli, tmp_path, pki):
+    key = pki.text('pkcs8.key')
+    entries = json.dumps([{'name': 'corp', 'content': pki.text('root') + key}])
+    (tmp_path / 'play.yml').write_text(CA_PLAY % (entries, '', tmp_path / 'none.pem'))
+    rc, stdout, stderr = ansible_cli('ansible-playbook', '-vvvv', 'play.yml')
+    assert rc != 0
+    # Named by the item the text came from, as the ca_trust role names it.
+    assert 'ca_trust_certificates[0] (name corp) holds a private key (a PRIVATE KEY block at line 23)' in stdout
+    assert not any(line in stdout + stderr for line in key.splitlines()[1:-1])
+    assert not any(line in stdout + stderr for line in pki.text('root').splitlines()[1:-1])
+
+
+GATE_PLAY = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: buildfleet.mirrors.docker_mirrors
+        tasks_from: gate
+      vars:
+        docker_mirrors_registry_mirrors: ["%s"]
+        docker_mirrors_ca_certificates: %s
+"""
+
+
+@pytest.fixture
+def tls_mirror(tls_files):
+    from registry_server import RegistryServer
+    server = RegistryServer(tls_context=tls_files.server_context())
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize('which', ['mirrors CA', 'another CA', 'none'])
+def test_the_gate_probes_with_the_ca_about_to_be_written(ansible_cli, tmp_path, tls_files, tls_mirror, pki, which):
+    ca = {'mirrors CA': open(tls_files.ca_cert).read(), 'another CA': pki.text('root'), 'none': ''}[which]
+    (tmp_path / 'play.yml').write_text(GATE_PLAY % (tls_mirror.url, json.dumps(ca)))
+    rc, stdout, stderr = ansible_cli('ansible-playbook', 'play.yml')
+    probes = [result for result in play_tasks(stdout) if 'probes' in result]
+    assert [probe['reachable'] for probe in probes[0]['probes']] == [which == 'mirrors CA'], stdout + stderr
+    if which == 'mirrors CA':
+        assert rc == 0, stdout + stderr
+    else:
+        assert rc != 0
+        assert 'certificate' in probes[0]['probes'][0]['error']
+        assert 'docker_mirrors gate (strict): 1 of 1 registry mirrors do not answer from this host: %s' \
+            % tls_mirror.url in stdout
+    if which == 'another CA':
+        rc, stdout, stderr = ansible_cli('ansible-playbook', '-vvvv', 'play.yml')
+        assert rc != 0 and 'docker_mirrors gate (strict)' in stdout
+        assert not any(line in stdout + stderr for line in ca.splitlines()[1:-1])

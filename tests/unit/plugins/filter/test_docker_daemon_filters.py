@@ -60,7 +60,7 @@ POLICY = {'docker_mirrors_state': 'present', 'docker_mirrors_registry_mirrors': 
 
 
 DEFAULTS = {'docker_mirrors_registries': {}, 'docker_mirrors_probe_images': {}, 'docker_mirrors_fallback': True,
-            'docker_mirrors_buildkitd': False}
+            'docker_mirrors_buildkitd': False, 'docker_mirrors_ca_certificates': ''}
 
 
 def test_validate_docker_mirrors_accepts_a_path_and_keeps_the_values():
@@ -73,7 +73,8 @@ def test_validate_docker_mirrors_takes_other_registries_probe_images_and_no_dock
                                              'registry.corp.example:5000': ['https://m.example/corp']},
                   docker_mirrors_probe_images={'ghcr.io': 'acme/hello'},
                   docker_mirrors_fallback=False)
-    assert FILTERS['validate_docker_mirrors'](policy) == dict(policy, docker_mirrors_buildkitd=False)
+    assert FILTERS['validate_docker_mirrors'](policy) == dict(policy, docker_mirrors_buildkitd=False,
+                                                              docker_mirrors_ca_certificates='')
 
 
 @pytest.mark.parametrize('changes, fragment', [
@@ -125,6 +126,69 @@ def test_validate_docker_mirrors_with_state_absent_needs_no_mirror():
     policy = dict(POLICY, docker_mirrors_state='absent', docker_mirrors_registry_mirrors=[],
                   docker_mirrors_insecure_registries=['0.0.0.0/0'])
     assert FILTERS['validate_docker_mirrors'](policy)['docker_mirrors_state'] == 'absent'
+
+
+def test_validate_docker_mirrors_returns_the_ca_certificates_normalised(pki):
+    bundle = '# the corporate roots\r\n' + pki.text('root').replace('\n', '\r\n') + '\n' + pki.text('ec-root')
+    policy = FILTERS['validate_docker_mirrors'](dict(POLICY, docker_mirrors_ca_certificates=bundle))
+    assert policy['docker_mirrors_ca_certificates'] == pki.text('root') + pki.text('ec-root')
+
+
+@pytest.mark.parametrize('value', [None, '', '  \n'])
+def test_validate_docker_mirrors_takes_no_ca_as_none(value):
+    policy = FILTERS['validate_docker_mirrors'](dict(POLICY, docker_mirrors_ca_certificates=value))
+    assert policy['docker_mirrors_ca_certificates'] == ''
+
+
+@pytest.mark.parametrize('stems, fragment', [
+    (['root', 'pkcs8.key'], 'docker_mirrors_ca_certificates holds a private key (a PRIVATE KEY block at line 23)'),
+    (['expired'], 'docker_mirrors_ca_certificates certificate (line 1, CN=Expired CA) expired'),
+    (['leaf'], 'docker_mirrors_ca_certificates certificate (line 1, CN=mirror.corp.example.com) is not a CA'),
+    (['root', 'root'], 'docker_mirrors_ca_certificates certificate 2 of 2'),
+])
+def test_validate_docker_mirrors_refuses_a_bad_ca_naming_the_variable_never_showing_it(pki, stems, fragment):
+    text = ''.join(pki.text(stem) for stem in stems)
+    with pytest.raises(AnsibleFilterError) as error:
+        FILTERS['validate_docker_mirrors'](dict(POLICY, docker_mirrors_ca_certificates=text))
+    assert fragment in str(error.value)
+    assert not any(line in str(error.value) for line in text.splitlines() if len(line) > 20)
+
+
+def test_validate_docker_mirrors_wants_ca_certificates_as_text(pki):
+    with pytest.raises(AnsibleFilterError) as error:
+        FILTERS['validate_docker_mirrors'](dict(POLICY, docker_mirrors_ca_certificates=[pki.text('root')]))
+    assert 'docker_mirrors_ca_certificates must be PEM text' in str(error.value) and 'BEGIN CERTIFICATE-----\n' \
+        not in str(error.value)
+
+
+def test_validate_docker_mirrors_takes_the_ca_trust_certificates_when_its_own_is_null(pki):
+    entries = [{'name': 'corp', 'content': pki.text('root')}, {'name': 'other', 'content': pki.text('ec-root')}]
+    policy = FILTERS['validate_docker_mirrors'](dict(POLICY, docker_mirrors_ca_certificates=None,
+                                                     ca_trust_certificates=entries))
+    assert policy['docker_mirrors_ca_certificates'] == pki.text('root') + pki.text('ec-root')
+    assert 'ca_trust_certificates' not in policy
+    # Its own text, even empty, wins over the ca_trust role's.
+    policy = FILTERS['validate_docker_mirrors'](dict(POLICY, docker_mirrors_ca_certificates='',
+                                                     ca_trust_certificates=entries))
+    assert policy['docker_mirrors_ca_certificates'] == ''
+    assert FILTERS['validate_docker_mirrors'](dict(POLICY, ca_trust_certificates=[]))[
+        'docker_mirrors_ca_certificates'] == ''
+
+
+def test_a_bad_ca_trust_certificate_is_named_by_its_item(pki):
+    entries = [{'name': 'corp', 'content': pki.text('root')}, {'name': 'old', 'content': pki.text('expired')}]
+    with pytest.raises(AnsibleFilterError) as error:
+        FILTERS['validate_docker_mirrors'](dict(POLICY, ca_trust_certificates=entries))
+    assert str(error.value).startswith('ca_trust_certificates[1] (name old) certificate (line 1, CN=Expired CA) '
+                                       'expired on 2001-01-01')
+
+
+def test_validate_docker_mirrors_with_state_absent_checks_no_certificate(pki):
+    policy = dict(POLICY, docker_mirrors_state='absent', docker_mirrors_ca_certificates=pki.text('expired'))
+    assert FILTERS['validate_docker_mirrors'](policy)['docker_mirrors_ca_certificates'] == ''
+    policy = dict(POLICY, docker_mirrors_state='absent',
+                  ca_trust_certificates=[{'name': 'old', 'content': pki.text('expired')}])
+    assert FILTERS['validate_docker_mirrors'](policy)['docker_mirrors_ca_certificates'] == ''
 
 
 # ---------------------------------------------------------------------------

@@ -146,8 +146,34 @@ def test_validate_go_credentials_returns_a_summary_without_secrets():
 
 
 def test_validate_go_credentials_without_credentials():
-    assert FILTERS['validate_go_credentials']({'go_proxy_urls': ['https://u:Vq4@a.example']}) == {
+    assert FILTERS['validate_go_credentials']({'go_proxy_urls': ['https://a.example']}) == {
         'go_proxy_credentials': [], 'go_proxy_credentials_group': None}
+
+
+@pytest.mark.parametrize('filter_name', ['validate_go_policy', 'go_environment', 'validate_go_credentials'])
+@pytest.mark.parametrize('policy, message', [
+    ({'go_proxy_urls': ['https://a.example', 'https://ci:Vq4-Tok@b.example']},
+     "go_proxy_urls entry carries credentials in the URL ('https://***@b.example'); give them in "
+     'go_proxy_credentials instead'),
+    ({'go_proxy_urls': ['https://Vq4Token@b.example/go']},
+     "go_proxy_urls entry carries credentials in the URL ('https://***@b.example/go')"),
+    ({'go_proxy_urls': ['https://a.example'],
+      'go_proxy_sumdb': 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8 '
+                        'https://ci:Vq4-Tok@sumdb.example'},
+     "go_proxy_sumdb URL carries credentials in the URL ('https://***@sumdb.example'); give them in "
+     'go_proxy_credentials instead'),
+])
+def test_userinfo_in_a_policy_url_is_refused_even_without_credentials(filter_name, policy, message):
+    """Breaking change of issue 14: a URL with credentials would land in world-readable files."""
+    text = refused(filter_name, policy)
+    assert message in text
+    assert 'Vq4' not in text
+
+
+def test_a_raw_reserved_character_in_the_userinfo_still_gets_the_percent_encoding_help():
+    text = refused('validate_go_policy', {'go_proxy_urls': ['https://ci:S3cr/Et9@a.example']})
+    assert "go_proxy_urls entry 'https://***@a.example' has a character" in text
+    assert 'S3cr' not in text and 'Et9' not in text
 
 
 @pytest.mark.parametrize('change, message', [
@@ -173,7 +199,8 @@ def test_validate_go_credentials_refuses(change, message):
 # go_proxy_gate: the gate's judgement of a mirror_check result
 # ---------------------------------------------------------------------------
 
-LIVE, DEAD, SECRET = 'https://live.example', 'http://127.0.0.1:9', 'https://ci:Pw7x@tok.example'
+LIVE, DEAD, SECRET = 'https://live.example', 'http://127.0.0.1:9', 'https://tok.example/go?token=Pw7x'
+SHOWN = 'https://tok.example/go?token=***'  # a secret query parameter: user info is refused by the policy
 SUMDB_KEY = 'sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8'
 
 
@@ -192,26 +219,26 @@ def test_gate_passes_when_every_mirror_answers():
 
 
 def test_strict_refuses_and_names_each_dead_mirror_redacted():
-    judgement = gate([probe('goproxy', DEAD, False), probe('goproxy', 'https://***@tok.example', False, 'timed out')],
+    judgement = gate([probe('goproxy', DEAD, False), probe('goproxy', SHOWN, False, 'timed out')],
                      [DEAD, SECRET], 'strict')
     assert judgement['refusal'].startswith(
         'go_proxy_validate is strict and 2 of 2 mirrors did not answer from build1, so nothing was changed on it: '
-        'goproxy http://127.0.0.1:9: connection refused; goproxy https://***@tok.example: timed out.')
+        'goproxy http://127.0.0.1:9: connection refused; goproxy https://tok.example/go?token=***: timed out.')
     assert 'Pw7x' not in str(judgement['refusal']) + str(judgement['dead'])
 
 
 def test_prune_keeps_the_proxies_that_answered_and_reports_the_others_redacted():
-    judgement = gate([probe('goproxy', 'https://***@tok.example', False), probe('goproxy', LIVE, True)],
+    judgement = gate([probe('goproxy', SHOWN, False), probe('goproxy', LIVE, True)],
                      [SECRET, LIVE], 'prune')
     assert judgement['refusal'] == ''
     assert judgement['live_urls'] == [LIVE]
-    assert judgement['pruned'] == ['https://***@tok.example']
+    assert judgement['pruned'] == [SHOWN]
     assert judgement['warning'] == ('[WARNING] go_proxy_validate is prune: left out of GOPROXY on build1: '
-                                    'goproxy https://***@tok.example: connection refused')
+                                    'goproxy https://tok.example/go?token=***: connection refused')
 
 
 def test_prune_keeps_the_callers_own_url_with_its_credentials():
-    judgement = gate([probe('goproxy', 'https://***@tok.example', True), probe('goproxy', DEAD, False)],
+    judgement = gate([probe('goproxy', SHOWN, True), probe('goproxy', DEAD, False)],
                      [SECRET, DEAD], 'prune')
     assert judgement['live_urls'] == [SECRET]
 

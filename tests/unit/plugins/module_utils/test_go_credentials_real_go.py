@@ -13,11 +13,8 @@ line ``127.0.0.1`` and Go 1.24+ the line ``127.0.0.1:<port>`` (golang/go#37130).
 
 from __future__ import annotations
 
-import base64
 import copy
 import grp
-import http.server
-import io
 import json
 import os
 import pwd
@@ -25,14 +22,12 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
-import zipfile
 
 from pathlib import Path
 
 import pytest
 
-from local_mirrors import make_tls_files
+from local_mirrors import AuthProxy, make_tls_files
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials import (
     CredentialTarget,
@@ -63,68 +58,6 @@ def go_version(go):
     return int(re.search(r'go1\.(\d+)', output).group(1))
 
 
-def module_zip():
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, 'w') as archive:
-        archive.writestr('%s@%s/go.mod' % (MODULE, VERSION), 'module %s\n' % MODULE)
-        archive.writestr('%s@%s/lib.go' % (MODULE, VERSION), 'package lib\n\nconst Answer = 42\n')
-    return buffer.getvalue()
-
-
-class AuthProxy:
-    """A GOPROXY over HTTPS serving one module; with ``credentials`` it answers 401 to any other Authorization."""
-
-    def __init__(self, tls_context, credentials=None):
-        files = {
-            '/%s/@v/list' % MODULE: b'%s\n' % VERSION.encode(),
-            '/%s/@v/%s.info' % (MODULE, VERSION): json.dumps({'Version': VERSION,
-                                                              'Time': '2024-01-02T03:04:05Z'}).encode(),
-            '/%s/@v/%s.mod' % (MODULE, VERSION): b'module %s\n' % MODULE.encode(),
-            '/%s/@v/%s.zip' % (MODULE, VERSION): module_zip(),
-        }
-        expected = None
-        if credentials:
-            expected = 'Basic ' + base64.b64encode(('%s:%s' % credentials).encode()).decode()
-        self.seen = []  # (path, what the Authorization header was: 'none', 'right' or 'wrong')
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = 'HTTP/1.1'
-
-            def do_GET(self):  # pylint: disable=invalid-name
-                given = self.headers.get('Authorization')
-                verdict = 'none' if given is None else ('right' if given == expected else 'wrong')
-                proxy.seen.append((self.path, verdict))
-                if expected and verdict != 'right':
-                    status, body, headers = 401, b'login needed\n', {'WWW-Authenticate': 'Basic realm="goproxy"'}
-                elif self.path in files:
-                    status, body, headers = 200, files[self.path], {}
-                else:
-                    status, body, headers = 404, b'not found\n', {}
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format, *args):  # pylint: disable=redefined-builtin
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self._server.daemon_threads = True
-        self._server.socket = tls_context.wrap_socket(self._server.socket, server_side=True)
-        threading.Thread(target=self._server.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True).start()
-
-    @property
-    def url(self):
-        return 'https://127.0.0.1:%d' % self._server.server_address[1]
-
-    def close(self):
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture(scope='module')
 def tls(tmp_path_factory):
     return make_tls_files(tmp_path_factory.mktemp('go-tls'))
@@ -132,14 +65,14 @@ def tls(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def auth_proxy(tls):
-    server = AuthProxy(tls.server_context(), (LOGIN, PASSWORD))
+    server = AuthProxy(tls.server_context(), (LOGIN, PASSWORD), MODULE, VERSION)
     yield server
     server.close()
 
 
 @pytest.fixture(scope='module')
 def open_proxy(tls):
-    server = AuthProxy(tls.server_context())
+    server = AuthProxy(tls.server_context(), None, MODULE, VERSION)
     yield server
     server.close()
 

@@ -367,3 +367,36 @@ def test_daemon_start_ignores_a_pid_that_is_not_dockerd(tmp_path):
 def test_without_systemd_only_the_running_daemon_is_read():
     start = DaemonStart(FakeHost('', rc=1), 'docker.service')
     assert start.sources() == []
+
+
+def certs_dirs(tmp_path):
+    return dict(docker_certs_dir=str(tmp_path / 'docker-certs.d'), containerd_certs_dir=str(tmp_path / 'containerd'),
+                containers_certs_dir=str(tmp_path / 'containers-certs.d'),
+                containers_dropin=str(tmp_path / 'registries.conf.d' / '50-bf.conf'))
+
+
+def test_ca_certificates_are_written_and_never_echoed(run, daemon_json, tmp_path, pki):
+    ca = pki.text('root')
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR], ca_certificates=ca, containerd=True,
+               containers_registries_conf=True, diff=True, **certs_dirs(tmp_path))
+    assert done.rc == 0, done.result
+    for directory in ('docker-certs.d', 'containers-certs.d'):
+        assert (tmp_path / directory / 'mirror.corp.example.com' / 'ca.crt').read_text().endswith(ca)
+    assert (tmp_path / 'containerd' / 'docker.io' / 'buildfleet-mirrors-ca.pem').read_text().endswith(ca)
+    assert done.result['invocation']['module_args']['ca_certificates'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
+    assert not any(line in done.stdout for line in ca.splitlines()[1:-1])
+    assert any('CN=Corp Root CA' in item['after'] for item in done.result['diff'])
+
+
+def test_a_private_key_in_ca_certificates_fails_naming_option_and_variable_and_writes_nothing(
+        run, daemon_json, tmp_path, pki):
+    daemon_json.write_text(LAB_TEXT)
+    text = pki.text('root') + pki.text('rsa-traditional.key')
+    done = run(path=str(daemon_json), registry_mirrors=[MIRROR], ca_certificates=text, containerd=True,
+               **certs_dirs(tmp_path))
+    assert done.rc != 0 and done.result['failed'] is True
+    assert done.result['msg'].startswith('ca_certificates (docker_mirrors_ca_certificates) holds a private key '
+                                         '(a RSA PRIVATE KEY block at line 23)')
+    assert not any(line in done.stdout + done.stderr for line in text.splitlines()[1:-1])
+    assert daemon_json.read_text() == LAB_TEXT
+    assert not (tmp_path / 'docker-certs.d').exists() and not (tmp_path / 'containerd').exists()
