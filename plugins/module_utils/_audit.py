@@ -43,6 +43,10 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_outputs imp
     service_names,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._docker_writer import docker_info
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials import (
+    policy_targets,
+    validate_go_credentials,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     matches_every_module,
     module_pattern_matches,
@@ -570,8 +574,25 @@ def _compare_values(check, consumer_id, path, seen, wanted, registry, fallback):
 # The mirrors, probed from the host
 # ---------------------------------------------------------------------------
 
-def probe_mirrors(fetch, go, docker, timeout=5.0, slow_ms=DEFAULT_SLOW_MS):
-    """(probes, findings) of every mirror of the policy; a public upstream is never contacted."""
+def go_probe_credentials(credentials, go):
+    """The credentials the Go probes send, checked by the go_proxy role's own rules against the policy's URLs.
+
+    ``credentials`` is the list of {machine, login, password} (go_proxy_credentials), None or [] for none (the
+    probes then read ~/.netrc, as mirror_check does). Raise PolicyError naming ``credentials`` on a bad entry,
+    never quoting a login or a password.
+    """
+    if not credentials:
+        return None
+    if not go:
+        raise PolicyError('credentials are for the Go proxies and checksum database: give go too')
+    return validate_go_credentials(credentials, policy_targets(go['environment']), 'credentials')
+
+
+def probe_mirrors(fetch, go, docker, timeout=5.0, slow_ms=DEFAULT_SLOW_MS, credentials=None):
+    """(probes, findings) of every mirror of the policy; a public upstream is never contacted.
+
+    ``credentials``: the result of :func:`go_probe_credentials`; the Go probes send them as mirror_check does.
+    """
     goproxy_urls, sumdb = [], None
     if go:
         goproxy_urls = [entry for entry in _goproxy_entries(go['environment'].get('GOPROXY'))
@@ -587,7 +608,8 @@ def probe_mirrors(fetch, go, docker, timeout=5.0, slow_ms=DEFAULT_SLOW_MS):
     if not (goproxy_urls or sumdb or registry_urls or registries):
         return [], []
     report = check_mirrors(fetch, goproxy_urls=goproxy_urls, probe_module=(go or {}).get('probe_module') or None,
-                           sumdb=sumdb, registry_urls=registry_urls, registries=registries, timeout=timeout)
+                           sumdb=sumdb, registry_urls=registry_urls, registries=registries, timeout=timeout,
+                           credentials=credentials)
     probes, findings = [], []
     for item in report['probes']:
         probe = dict(url=redact_url(item['url']), kind=item['kind'], registry=item.get('registry'),
@@ -608,21 +630,23 @@ def probe_mirrors(fetch, go, docker, timeout=5.0, slow_ms=DEFAULT_SLOW_MS):
 # The record
 # ---------------------------------------------------------------------------
 
-def audit(view, go=None, docker=None, fetch=None, timeout=5.0, slow_ms=DEFAULT_SLOW_MS):
+def audit(view, go=None, docker=None, fetch=None, timeout=5.0, slow_ms=DEFAULT_SLOW_MS, credentials=None):
     """The host record (schema 1): consumers, probes, the checks run and the findings, secrets redacted.
 
     ``go``: {'environment': the GO* dict the go_policy writer takes, 'profile_d', 'etc_environment',
     'systemd_default_environment', 'systemd_units', 'goroot_env', 'goroot_parents', 'probe_module'};
     ``docker``: {'registry_mirrors', 'registries', 'fallback', 'insecure_registries', 'daemon_json',
     'containerd', 'containerd_certs_dir', 'containers_registries_conf', 'containers_dropin'}; either may be None.
-    ``fetch``: _probe's fetcher; None skips the probes.
+    ``fetch``: _probe's fetcher (with the CAs the probes trust); None skips the probes.
+    ``credentials``: go_proxy_credentials' list for the Go probes (checked here first), or None.
     """
     consumers, findings, checks = [], [], []
     if go and not (go.get('environment') or {}).get('GOPROXY'):
         raise PolicyError('go.environment must hold GOPROXY (the go_environment filter of the policy)')
+    credentials = go_probe_credentials(credentials, go)
     # The probes wait on the network while the files and commands are read: one round costs about one timeout.
     pool = ThreadPoolExecutor(max_workers=1)
-    probing = pool.submit(probe_mirrors, fetch, go, docker, timeout, slow_ms) if fetch is not None else None
+    probing = pool.submit(probe_mirrors, fetch, go, docker, timeout, slow_ms, credentials) if fetch is not None else None
     try:
         return _audit_host(view, go, docker, probing, consumers, findings, checks)
     finally:

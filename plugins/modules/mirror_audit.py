@@ -129,6 +129,36 @@ options:
   ca_path:
     description: A CA bundle for the probes, instead of the system's trust store.
     type: path
+  ca_data:
+    description:
+      - "PEM text of CA certificates the probes trust B(in addition to) the system's trust store (or O(ca_path)): the
+        certificates the policy is about to trust (C(ca_trust_certificates) and C(docker_mirrors_ca_certificates)),
+        as O(buildfleet.mirrors.mirror_check#module:ca_data) takes them."
+      - Checked as mirror_check checks it (CA certificates valid now, no private key, no certificate twice); an empty
+        text adds nothing. The certificates never appear in the output.
+    type: str
+  credentials:
+    description:
+      - Credentials for the Go proxies and checksum database of O(go) (C(go_proxy_credentials)), checked by the
+        C(buildfleet.mirrors.go_proxy) role's rules against the policy's https URLs and sent by the Go probes as the go
+        command sends them from its netrc, as O(buildfleet.mirrors.mirror_check#module:credentials) are
+        (https only, never to another host; C(~/.netrc) is then not read for these probes).
+      - A proxy that refuses them (401 or 403) is a V(mirror.down) finding saying so. The passwords are never shown.
+    type: list
+    elements: dict
+    suboptions:
+      machine:
+        description: V(host) or V(host:port), as in a netrc file.
+        type: str
+        required: true
+      login:
+        description: The user name.
+        type: str
+        required: true
+      password:
+        description: The password or token.
+        type: str
+        required: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -219,6 +249,8 @@ msg:
   sample: 2 high, 1 low
 """
 
+import ssl
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.urls import make_context
@@ -228,6 +260,7 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._audit import (
     audit,
     counts,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._certificates import validate_ca_bundle
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import HttpFetcher
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import redact_url, url_secrets
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import PolicyError
@@ -277,6 +310,13 @@ def main():
             timeout=dict(type='float', default=5),
             probe=dict(type='bool', default=True),
             ca_path=dict(type='path'),
+            ca_data=dict(type='str', no_log=True),
+            # Only the passwords are secrets (as in mirror_check): the machines stay readable in the record.
+            credentials=dict(type='list', elements='dict', options=dict(
+                machine=dict(type='str', required=True),
+                login=dict(type='str', required=True),
+                password=dict(type='str', required=True, no_log=True),
+            )),
         ),
         required_one_of=[('go', 'docker')],
         supports_check_mode=True,
@@ -286,15 +326,28 @@ def main():
     if params['timeout'] <= 0 or params['slow_ms'] < 0:
         module.fail_json(msg='timeout must be more than 0 and slow_ms at least 0, got timeout=%s slow_ms=%s'
                          % (params['timeout'], params['slow_ms']))
+    ca_pem = None
+    try:
+        if params['ca_data'] and params['ca_data'].strip():
+            ca_pem = validate_ca_bundle(params['ca_data'], 'ca_data')['pem']
+    except PolicyError as error:
+        module.fail_json(msg=to_native(error))
     fetch = None
     if params['probe']:
         try:
-            fetch = HttpFetcher(make_context(cafile=params['ca_path']), user_agent=USER_AGENT)
+            context = make_context(cafile=params['ca_path'])
         except (OSError, ValueError) as error:
             module.fail_json(msg='cannot load the CA bundle %s: %s' % (params['ca_path'], to_native(error)))
+        if ca_pem:
+            # make_context drops its own cadata when cafile is given: the CAs about to be trusted are loaded here.
+            try:
+                context.load_verify_locations(cadata=ca_pem)
+            except ssl.SSLError as error:
+                module.fail_json(msg='cannot load the CA certificates of ca_data: %s' % (error.reason or error))
+        fetch = HttpFetcher(context, user_agent=USER_AGENT)
     try:
         record = audit(HostView(), go=params['go'], docker=params['docker'], fetch=fetch,
-                       timeout=params['timeout'], slow_ms=params['slow_ms'])
+                       timeout=params['timeout'], slow_ms=params['slow_ms'], credentials=params['credentials'])
     except PolicyError as error:
         module.fail_json(msg=redact_url(to_native(error)))
     found = counts(record)
