@@ -2,6 +2,12 @@
 
 The lab's modules live under a private path, so a client needs GOPRIVATE or
 GONOSUMDB for them and never asks a public checksum database.
+
+    make_goproxy_tree.py ROOT [PRIVATE_ROOT]
+
+PRIVATE_ROOT (default: ROOT-private) gets the modules only a login may
+download (PRIVATE_MODULES), which goproxy_server.py serves on its
+authenticated listener alone.
 """
 import json
 import os
@@ -17,6 +23,12 @@ MODULES = {
     # Upper case in a module path is escaped as '!' + lower case on the wire.
     "corp.example.com/Platform/Tools": {
         "v0.1.0": {"tools.go": "package tools\n\n// Version of the tools.\nconst Version = \"v0.1.0\"\n"},
+    },
+}
+# Served only to a login, on the authenticated HTTPS listener.
+PRIVATE_MODULES = {
+    "corp.example/private/hello": {
+        "v1.0.0": {"hello.go": 'package hello\n\n// Hello greets from behind the login.\nfunc Hello() string { return "private hello" }\n'},
     },
 }
 TIME = "2024-01-01T00:00:00Z"
@@ -48,10 +60,12 @@ def write_module(root, module, versions):
         json.dump({"Version": latest, "Time": TIME}, f)
 
 
-def main(root):
+def main(root, private_root=None):
     for module, versions in MODULES.items():
         write_module(root, module, versions)
+    for module, versions in PRIVATE_MODULES.items():
+        write_module(private_root or root.rstrip("/") + "-private", module, versions)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:3])
