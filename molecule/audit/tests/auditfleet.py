@@ -23,6 +23,8 @@ UNIT = "lab-ci-agent.service"
 UNIT_OVERRIDE = "/etc/systemd/system/%s.d/zz-local.conf" % UNIT
 BUILDER_GO_ENV = "/home/builder/.config/go/env"
 # What a read-only audit must leave as it was: every file the policy concerns, and the homes it reads.
+# A password the lab's authenticated GOPROXY refuses (its login's is lab_goproxy_password).
+WRONG_PASSWORD = "wrongLabPw4Qx"
 WATCHED_PATHS = ("/etc", "/home", "/root", "/usr/lib/go", "/usr/local")
 
 

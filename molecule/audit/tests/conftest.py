@@ -1,14 +1,17 @@
 """The audit runs, made once for every test of the session (see ../molecule.yml and auditfleet.py)."""
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 
 import pytest
-from labinfra import host as lab_host, lab_vars
+from labinfra import host as lab_host, lab_vars, mirror
 from auditfleet import (
-    KEPT_REPORTS, AuditRun, build_servers, drift_docker, drift_go, fingerprints, restore_docker, restore_go, run_audit,
+    KEPT_REPORTS, WRONG_PASSWORD, AuditRun, build_servers, drift_docker, drift_go, fingerprints, restore_docker, restore_go, run_audit,
     start_registry, stop_registry,
 )
 
@@ -55,7 +58,30 @@ def runs() -> dict[str, Audited]:
         made["registry down"] = _audit("the registry mirror stopped")
     finally:
         start_registry()
+    # The lab's authenticated GOPROXY (over TLS, the lab CA) as the policy's proxy, with its login, a wrong
+    # password, and none: the audit's probe uses go_proxy_credentials and the CAs about to be trusted, as site.yml's.
+    for title, password in (("private proxy", lab["lab_goproxy_password"]), ("private proxy, wrong password", WRONG_PASSWORD),
+                            ("private proxy, no credentials", None)):
+        policy = _private_policy(lab, password)
+        try:
+            made[title] = _audit(title, "never", "-e", "@%s" % policy)
+        finally:
+            os.unlink(policy)
     return made
+
+
+def _private_policy(lab: dict, password: str | None) -> str:
+    """A vars file (secrets stay out of the command line): the authenticated proxy, the lab CA, the login."""
+    ca = mirror().check_output("cat %s" % lab["lab_ca_path"])
+    policy = {"go_proxy_urls": [lab["lab_goproxy_auth_url"]], "go_proxy_probe_module": lab["lab_auth_module"],
+              "ca_trust_certificates": [{"name": "buildfleet-lab", "content": ca + "\n"}]}
+    if password is not None:
+        policy["go_proxy_credentials"] = [{"machine": lab["lab_goproxy_auth_url"].split("://", 1)[1],
+                                           "login": lab["lab_goproxy_login"], "password": password}]
+    handle = tempfile.NamedTemporaryFile("w", suffix=".json", prefix="audit-private-", delete=False)
+    with handle:
+        json.dump(policy, handle)
+    return handle.name
 
 
 def pytest_terminal_summary(terminalreporter):

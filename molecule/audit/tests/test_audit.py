@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from auditfleet import DOCKER_DRIFTED, GO_DRIFTED, KEPT_REPORTS, UNIT, build_servers
+from auditfleet import DOCKER_DRIFTED, GO_DRIFTED, KEPT_REPORTS, UNIT, WRONG_PASSWORD, build_servers
+from labinfra import host as lab_host, lab_vars
 
 RUNS = ["compliant", "compliant, check mode", "go drift", "go drift, never", "docker drift", "docker drift, medium", "registry down"]
 REGISTRY_DOWN = [("mirror.down", None), ("mirror.down", None)]  # docker.io's mirror and ghcr.io's (the same server)
@@ -107,3 +109,29 @@ def test_the_report_page_of_the_drifted_fleet_in_a_browser(runs):
     subprocess.run(chromium + ["--screenshot=%s" % (KEPT_REPORTS / "go-drift.png"), page.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert (KEPT_REPORTS / "go-drift.png").stat().st_size > 0
+
+
+PRIVATE = {"private proxy": None, "private proxy, wrong password": "refused the credentials for machine ",
+           "private proxy, no credentials": "asks for credentials (401)"}
+
+
+@pytest.mark.parametrize("name", sorted(PRIVATE))
+def test_the_private_proxy_is_probed_with_the_credentials_and_the_ca_of_the_policy(runs, name):
+    """The authenticated GOPROXY over TLS: up with its login, down saying why with a wrong one or none."""
+    run = runs[name].run
+    assert run.report is not None, run.output
+    for host in build_servers():
+        record = run.report["hosts"][host]
+        goproxy = [probe for probe in record["probes"] if probe["kind"] == "goproxy"]
+        assert len(goproxy) == 1, goproxy
+        down = [item for item in record["findings"] if item["check"] == "mirror.down"]
+        if PRIVATE[name] is None:
+            assert goproxy[0]["reachable"] and goproxy[0]["status"] == 200, goproxy
+            assert down == []
+        else:
+            assert not goproxy[0]["reachable"] and PRIVATE[name] in goproxy[0]["reason"], goproxy
+            assert [item["severity"] for item in down] == ["high"]
+    # No password in the output or the report (the report.xml and index.html come from the same redacted records).
+    text = run.output + json.dumps(run.report)
+    assert WRONG_PASSWORD not in text
+    assert lab_vars(lab_host(build_servers()[0]))["lab_goproxy_password"] not in text
