@@ -1,4 +1,4 @@
-# make demo, make demo-down and make bench-fleet. The Makefile includes this
+# make demo, make demo-down, make bench-fleet and make bench-audit. The Makefile includes this
 # file, so its variables (BIN, PY, the lab's exported ports and collections
 # path) and the lab images' targets apply here.
 
@@ -13,3 +13,7 @@ demo-down: ## tear down the fleet that `make demo KEEP=1` left up
 .PHONY: bench-fleet
 bench-fleet: venv collection images ## fleet benchmark (not a test): site.yml on 9 build servers vs fact gathering
 	$(PY) benchmarks/fleet_bench.py $(BENCH_ARGS)
+
+.PHONY: bench-audit
+bench-audit: venv collection images ## audit benchmark (not a test): buildfleet.mirrors.audit on 9 build servers vs fact gathering
+	$(PY) benchmarks/audit_bench.py $(BENCH_ARGS)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo behind `make demo`: a small lab fleet on this machine, the policy
 # applied with site.yml through an inventory repo shaped like examples/, then
-# the proof with the real clients, in plain words.
+# the proof with the real clients, in plain words, and last the read-only audit
+# of the fleet (buildfleet.mirrors.audit) with its report under .build/demo/.
 #
 #   scripts/demo.sh up      start the fleet, apply, prove, tear down (KEEP=1: leave the fleet up)
 #   scripts/demo.sh down    tear down a fleet that `KEEP=1 scripts/demo.sh up` left up
@@ -35,7 +36,7 @@ goproxy_log=/var/log/buildfleet/goproxy-access.log
 registry_unit=buildfleet-registry.service
 keep=${KEEP:-0}
 step=0
-steps=6
+steps=7
 
 say() { printf '%s\n' "$*"; }
 heading() { step=$((step + 1)); printf '\n==> [%d/%d] %s\n' "$step" "$steps" "$*"; }
@@ -125,14 +126,23 @@ run_site() {
   ( cd "$demo_dir" && ansible-playbook site.yml ) >"$log" 2>&1 || return $?
 }
 
-# The summary task's lines of a run's log, one per host (YAML output wraps
-# long items over indented lines: join them back).
-site_summary() {
-  sed -n '/^TASK \[Summarise each host/,/^PLAY RECAP/p' "$1" \
+# The list items a task printed, from its TASK line to the next TASK or PLAY
+# line of a run's log (YAML output wraps long items over indented lines: join
+# them back). $1: the start of the task's name, $2: the log.
+task_lines() {
+  sed -n "/^TASK \\[$1/,/^\\(PLAY\\|TASK\\) /p" "$2" | sed '1d' \
     | awk '/^ *- / { if (item) print item; sub(/^ *- /, ""); item = $0; next }
            /^      +[^ ]/ && item { sub(/^ +/, " "); item = item $0; next }
            END { if (item) print item }' \
     | sed -E "s/^'(.*)'\$/\\1/; s/''/'/g"
+}
+
+site_summary() { task_lines 'Summarise each host' "$1"; }
+
+run_audit() {
+  local log=$1
+  ( cd "$demo_dir" && ansible-playbook buildfleet.mirrors.audit -e "buildfleet_audit_report_dir=$logs/mirror-audit" ) \
+    >"$log" 2>&1 || return $?
 }
 
 # Each build server's counters from the PLAY RECAP of a run's log.
@@ -229,6 +239,20 @@ up() {
   run_site "$logs/site-run-2.log" || die "the second run failed; full output in $logs/site-run-2.log"
   say "    done in $((SECONDS - started)) s (full output: .build/demo/site-run-2.log), changed=0 everywhere:"
   site_recap "$logs/site-run-2.log" | indent
+
+  heading "Audit the fleet, read-only: ansible-playbook buildfleet.mirrors.audit"
+  say "    On each host one task reads what every consumer really gets (login shells, PAM, systemd units,"
+  say "    each user's go env, dockerd against daemon.json) and probes every mirror; nothing is changed."
+  say "    Running it (full output: .build/demo/audit-run.log)..."
+  started=$SECONDS
+  local audit_rc=0
+  run_audit "$logs/audit-run.log" || audit_rc=$?
+  say "    done in $((SECONDS - started)) s. One line per host:"
+  task_lines 'One line per host' "$logs/audit-run.log" | indent
+  if [ -f "$logs/mirror-audit/index.html" ]; then
+    say "    The report: .build/demo/mirror-audit/index.html (open it in a browser), report.json and report.xml (JUnit)."
+  fi
+  [ "$audit_rc" = 0 ] || die "the audit failed (exit code $audit_rc): a host has a high finding or was not audited; see $logs/audit-run.log"
 
   if [ "$keep" = 1 ]; then
     heading "The fleet stays up (KEEP=1)"
