@@ -251,8 +251,9 @@ class Consumer:
 
 
 def _login_shell_env(view, extra_argv=None, extra_env=()):
-    argv = ['/usr/bin/env', '-i', 'HOME=/nonexistent', CLEAN_PATH] + list(extra_env) + ['/bin/sh', '-c', PROFILE_SCRIPT,
-            view.root if view.root not in ('', '/') else ''] + (extra_argv or ['/usr/bin/env'])
+    root = view.root if view.root not in ('', '/') else ''
+    argv = (['/usr/bin/env', '-i', 'HOME=/nonexistent', CLEAN_PATH] + list(extra_env)
+            + ['/bin/sh', '-c', PROFILE_SCRIPT, root] + (extra_argv or ['/usr/bin/env']))
     return view.run(argv)
 
 

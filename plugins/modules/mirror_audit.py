@@ -173,6 +173,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    description: It changes nothing; two runs on an unchanged host return the same record (latencies aside).
     support: full
   platform:
     platforms: posix

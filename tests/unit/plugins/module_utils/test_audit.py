@@ -202,8 +202,8 @@ def test_pam_lacking_a_value(tree):
 def test_outputs_the_policy_does_not_write_are_not_required(tree):
     tree.write('/etc/environment', 'LANG=C.UTF-8\n')
     tree.manager = {}
-    assert findings(_audit.audit(tree.view(), go=go(etc_environment=False, systemd_default_environment=False,
-                                                     systemd_units=[]))) == []
+    policy = go(etc_environment=False, systemd_default_environment=False, systemd_units=[])
+    assert findings(_audit.audit(tree.view(), go=policy)) == []
 
 
 def test_goroot_go_env_is_judged_only_when_the_policy_writes_it(tree):
