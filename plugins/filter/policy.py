@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Filters that turn a mirror policy into validated values, for the go_proxy and docker_mirrors roles.
+"""Filters that turn a mirror policy into validated values, for the go_proxy, docker_mirrors, python_mirrors and
+node_mirrors roles.
 
 Each filter is documented in its own sidecar file (plugins/filter/<name>.yml).
 The rules of each value live in module_utils (_go_rules, _registry_rules,
-_values), shared with the modules; here they are wrapped so that a refused value
+_values, _python_rules, _node_rules), shared with the modules; here they are wrapped so that a refused value
 raises AnsibleFilterError, and only here are they applied to the roles'
 variables by name (validate_go_policy, go_environment, validate_go_credentials).
 """
@@ -33,6 +34,16 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules impor
     validate_goflags,
     validate_gotoolchain,
     validate_module_patterns,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._node_rules import (
+    validate_package_name,
+    validate_registry_url,
+    validate_scopes,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._python_rules import (
+    validate_extra_index_urls,
+    validate_index_url,
+    validate_project_name,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     redact_url,
@@ -207,6 +218,99 @@ def validate_go_credentials(policy):
     }
 
 
+# ---------------------------------------------------------------------------
+# The python_mirrors and node_mirrors roles' policies
+# ---------------------------------------------------------------------------
+
+STATES = ('present', 'absent')
+
+
+def _common(policy, role, defaults):
+    """The checks every package-index role shares: a dict, its state, its boolean switches."""
+    if not isinstance(policy, dict):
+        raise PolicyError('the %s policy must be a dict of %s_* variables, got %s' % (role, role, show(policy)))
+    normalised = {}
+    state = policy.get('%s_state' % role, 'present')
+    if state not in STATES:
+        raise PolicyError('%s_state is %s; use present or absent' % (role, show(state)))
+    normalised['%s_state' % role] = state
+    for switch, default in defaults:
+        variable = '%s_%s' % (role, switch)
+        value = policy.get(variable, default)
+        if not isinstance(value, bool):
+            raise PolicyError('%s must be true or false, got %s' % (variable, show(value)))
+        normalised[variable] = value
+    return normalised
+
+
+def validate_python_mirrors(policy):
+    """Validate the python_mirrors role's variables; return them normalised, same keys.
+
+    ``python_mirrors_index_url`` (required when present) and each of ``python_mirrors_extra_index_urls`` come back
+    ending with one ``/``; ``python_mirrors_probe_package`` (default ``pip``) in its PEP 503 normalised form, as
+    the gate asks the index for it. With ``python_mirrors_state: absent`` only the shape is checked: a policy
+    being removed needs no valid URL. Keys other than the policy's are ignored.
+    """
+    normalised = _common(policy, 'python_mirrors', (('allow_http', False), ('uv', True), ('environment', False)))
+    allow_http = normalised['python_mirrors_allow_http']
+    extra = policy.get('python_mirrors_extra_index_urls')
+    probe = policy.get('python_mirrors_probe_package') or 'pip'
+    if normalised['python_mirrors_state'] == 'absent':
+        normalised.update(python_mirrors_index_url=policy.get('python_mirrors_index_url') or None,
+                          python_mirrors_extra_index_urls=list(extra or []), python_mirrors_probe_package=probe)
+        return normalised
+    index_url = policy.get('python_mirrors_index_url')
+    if not index_url:
+        raise PolicyError('python_mirrors_index_url is not set: give the simple index every install uses (such as '
+                          'https://pypi.corp.example/simple/), or set python_mirrors_state: absent to remove the '
+                          'policy from this host')
+    index_url = validate_index_url(index_url, 'python_mirrors_index_url', allow_http, 'python_mirrors_allow_http')
+    normalised['python_mirrors_index_url'] = index_url
+    normalised['python_mirrors_extra_index_urls'] = validate_extra_index_urls(
+        extra, 'python_mirrors_extra_index_urls', index_url, allow_http, 'python_mirrors_allow_http')
+    normalised['python_mirrors_probe_package'] = validate_project_name(probe, 'python_mirrors_probe_package')
+    return normalised
+
+
+def validate_node_mirrors(policy):
+    """Validate the node_mirrors role's variables; return them normalised, same keys.
+
+    ``node_mirrors_registry`` (required when present) and each registry of ``node_mirrors_scopes`` (``@scope`` ->
+    URL) come back ending with one ``/``; ``node_mirrors_probe_package`` (default ``npm``) is an npm package name,
+    scoped or not. With ``node_mirrors_state: absent`` only the shape is checked. Keys other than the policy's are
+    ignored.
+    """
+    normalised = _common(policy, 'node_mirrors', (('allow_http', False), ('environment', False)))
+    allow_http = normalised['node_mirrors_allow_http']
+    scopes = policy.get('node_mirrors_scopes')
+    probe = policy.get('node_mirrors_probe_package') or 'npm'
+    if normalised['node_mirrors_state'] == 'absent':
+        normalised.update(node_mirrors_registry=policy.get('node_mirrors_registry') or None,
+                          node_mirrors_scopes=dict(scopes or {}), node_mirrors_probe_package=probe)
+        return normalised
+    registry = policy.get('node_mirrors_registry')
+    if not registry:
+        raise PolicyError('node_mirrors_registry is not set: give the npm registry every install uses (such as '
+                          'https://npm.corp.example/), or set node_mirrors_state: absent to remove the policy from '
+                          'this host')
+    normalised['node_mirrors_registry'] = validate_registry_url(registry, 'node_mirrors_registry', allow_http,
+                                                                'node_mirrors_allow_http')
+    normalised['node_mirrors_scopes'] = validate_scopes(scopes, 'node_mirrors_scopes', allow_http,
+                                                        'node_mirrors_allow_http')
+    normalised['node_mirrors_probe_package'] = validate_package_name(probe, 'node_mirrors_probe_package')
+    return normalised
+
+
+@policy_errors_as_filter_errors
+def validate_python_mirrors_filter(policy):
+    return validate_python_mirrors(policy)
+
+
+@policy_errors_as_filter_errors
+def validate_node_mirrors_filter(policy):
+    return validate_node_mirrors(policy)
+
+
 @policy_errors_as_filter_errors
 def goproxy_string(urls, fallback='direct', fallthrough='not_found', name='go_proxy_urls'):
     return build_goproxy(urls, fallback, fallthrough, name)
@@ -328,4 +432,6 @@ class FilterModule:
             'validate_insecure_registries': validate_insecure_registries_filter,
             'redact_url': redact_url_filter,
             'go_proxy_gate': go_proxy_gate,
+            'validate_python_mirrors': validate_python_mirrors_filter,
+            'validate_node_mirrors': validate_node_mirrors_filter,
         }

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     _SCHEME,
+    has_credentials,
     show,
     _userinfo_end,
 )
@@ -148,3 +149,57 @@ def _split_url(url, subject):
     if port == 0:
         raise PolicyError('%s is not a valid URL: port 0 cannot be connected to' % subject)
     return parts
+
+
+# ---------------------------------------------------------------------------
+# Package index and registry URLs written into INI, TOML and npmrc files
+# ---------------------------------------------------------------------------
+
+CONFIG_FILE_URL_HELP = ('it is written into world-readable system-wide files (pip.conf, uv.toml, the global npmrc) '
+                        'that every user of the host can read; credentials for a private index are not managed by '
+                        'this collection yet: give them to each user instead (~/.netrc for pip and uv, '
+                        '~/.npmrc for npm)')
+
+
+def validate_config_file_url(url, name, allow_http=False, opt_in=None, entry=False):
+    """Check a package index or registry URL that goes into pip.conf, uv.toml or an npmrc; return it with one ``/``.
+
+    https only, or http when ``allow_http`` (``opt_in`` names the variable that allows it); a host; no query
+    (pip and npm append the project after the path, so a query would end up in the middle), no fragment; no
+    credentials (user info, or a query parameter that looks like a secret), since the files are world-readable;
+    none of the characters :func:`refuse_unsafe_characters` refuses, and no ``#``: ``;`` and ``#`` start a comment
+    anywhere in an npmrc value (npm's ini parser), ``$`` starts ``${VAR}`` expansion there, and whitespace ends a
+    pip ``extra-index-url`` entry. The returned URL ends with exactly one ``/``.
+    """
+    refuse_unsafe_characters(url, name, entry)
+    subject = _subject(name, url, entry)
+    if '#' in url:
+        raise PolicyError("%s contains '#', which starts a comment in an npmrc and a fragment in a URL" % subject)
+    if '://' not in url:
+        raise PolicyError('%s has no scheme; write it as a URL such as https://pypi.corp.example/simple/' % subject)
+    parts = _split_url(url, subject)
+    scheme = parts.scheme.lower()
+    if scheme not in ('https', 'http'):
+        raise PolicyError("%s has scheme '%s'; use https (or http with %s: true)"
+                          % (subject, parts.scheme, opt_in or 'the http opt-in'))
+    if has_credentials(url):
+        raise PolicyError('%s carries credentials; %s' % (subject, CONFIG_FILE_URL_HELP))
+    if not parts.hostname:
+        raise PolicyError('%s has no host' % subject)
+    if parts.query or '?' in url:
+        raise PolicyError("%s has a query ('?...'); the clients append the package name after the path, so a "
+                          'query would end up in the middle of every request' % subject)
+    if scheme == 'http' and not allow_http:
+        raise PolicyError('%s is plain http://, which lets anyone on the path change the packages; use https, '
+                          'or set %s: true if that is really the policy' % (subject, opt_in or 'the http opt-in'))
+    return url.rstrip('/') + '/'
+
+
+def validate_absolute_path(path, name):
+    """Check a file path that goes into a config file (a CA bundle): absolute, none of the unsafe characters."""
+    refuse_unsafe_characters(path, name)
+    if '#' in path:
+        raise PolicyError("%s contains '#', which starts a comment in an npmrc" % _subject(name, path, False))
+    if not path.startswith('/'):
+        raise PolicyError('%s is not an absolute path' % _subject(name, path, False))
+    return path

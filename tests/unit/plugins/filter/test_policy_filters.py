@@ -18,7 +18,8 @@ from ansible_collections.buildfleet.mirrors.plugins.filter.policy import FilterM
 FILTERS = FilterModule().filters()
 FILTER_NAMES = ['goproxy_string', 'validate_go_policy', 'go_environment', 'validate_go_credentials',
                 'validate_registry_mirrors',
-                'validate_insecure_registries', 'redact_url', 'go_proxy_gate']
+                'validate_insecure_registries', 'redact_url', 'go_proxy_gate',
+                'validate_python_mirrors', 'validate_node_mirrors']
 
 
 def refused(filter_name, *args, **kwargs):
