@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Probe Go module proxies, Go checksum databases and Docker registry mirrors, in parallel, each within a deadline.
+"""Probe Go module proxies, Go checksum databases, Docker registry mirrors, Python simple indexes and npm registries,
+in parallel, each within a deadline.
 
 Pure Python (no Ansible import): the module hands in the TLS context it built
 with Ansible's ``make_context``, and the tests can hand in any ``fetch``.
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import html.parser
 import http.client
 import io
 import json
@@ -56,6 +58,12 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules import (
     escape_module_path,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._node_rules import (
+    escaped_package_name,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._python_rules import (
+    canonical_project_name,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import (
     DOCKER_HUB,
     DOCKER_HUB_ALIASES,
@@ -67,6 +75,10 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import 
 )
 
 KINDS = ('goproxy', 'gosumdb', 'registry')
+# Package index kinds: a report names them (in reachable_urls and unreachable_urls) only when it probed them, so a
+# check of Go and Docker mirrors alone reports exactly what it did before they existed.
+PACKAGE_KINDS = ('pypi', 'npm')
+ALL_KINDS = KINDS + PACKAGE_KINDS
 REQUIREMENTS = ('all', 'any', 'none')
 REGISTRY_API_VERSION_HEADER = 'Docker-Distribution-API-Version'
 
@@ -83,6 +95,18 @@ MANIFEST_MEDIA_TYPES = (
     'application/vnd.docker.distribution.manifest.v2+json',
 )
 CONTENT_DIGEST_HEADER = 'Docker-Content-Digest'
+# What pip 26 asks a simple index for (pip/_internal/index/collector.py): PEP 691 JSON first, then PEP 503 HTML.
+PYPI_ACCEPT = 'application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01'
+# The only Content-Types pip reads a project page in; anything else fails pip's install, so it fails the probe.
+PYPI_JSON_TYPE = 'application/vnd.pypi.simple.v1+json'
+PYPI_HTML_TYPES = ('application/vnd.pypi.simple.v1+html', 'text/html')
+# What npm 11 asks a registry for when it installs (pacote's corgiDoc: the abbreviated packument, else the full one).
+NPM_ACCEPT = 'application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
+# How much of a project page or a packument a probe reads: enough for the start of any of them, where the files or
+# the versions are; a larger page is judged by that start.
+PACKAGE_BODY_LIMIT = 1024 * 1024
+# What a file on a PEP 503 page ends with: a wheel, an sdist or an egg (a login page's links do not).
+DISTRIBUTION_SUFFIXES = ('.whl', '.tar.gz', '.zip', '.tar.bz2', '.tar.xz', '.tgz', '.tar', '.egg')
 # Status lines and headers of one answer (interim 100 Continue answers included).
 HEAD_LIMIT = 64 * 1024
 MAX_REDIRECTS = 5
@@ -160,6 +184,8 @@ class Probe:
     login: Login | None = None      # credentials given for this URL (mirror_check's credentials); the URL's win
     netrc: bool = True              # without a login, read ~/.netrc (or $NETRC) as before; False once credentials
     #                                 are given, as the go command does not read ~/.netrc once NETRC names a file
+    accept: str | None = None       # the Accept header the client sends (pypi, npm)
+    package: str | None = None      # pypi: the normalised project; npm: the package name
 
     def accepts(self, status):
         return status in self.accepted if self.accepted else status < 500
@@ -249,6 +275,24 @@ def plan_gosumdb(sumdb):
     return Probe('gosumdb', 0, sumdb.url, join_url(sumdb.url, 'latest'), (200,), '200 on /latest')
 
 
+def plan_pypi(url, index, project='pip'):
+    """The probe of a simple index: ``<index>/<normalised project>/``, asked as pip asks it (PEP 691, then 503)."""
+    project = canonical_project_name(project)
+    return Probe('pypi', index, url, join_url(url, project + '/'), (200,),
+                 '200 with the simple-API page of %s' % project, body_limit=PACKAGE_BODY_LIMIT, accept=PYPI_ACCEPT,
+                 package=project)
+
+
+def plan_npm(url, index, package='npm'):
+    """The probe of an npm registry: ``<registry>/<package>`` (``@scope%2fname``), asked as npm asks for a packument.
+
+    npm never reads ~/.netrc, so neither does this probe: a registry that needs a login fails it, as it fails npm.
+    """
+    return Probe('npm', index, url, join_url(url, escaped_package_name(package)), (200,),
+                 '200 with the packument of %s' % package, body_limit=PACKAGE_BODY_LIMIT, accept=NPM_ACCEPT,
+                 package=package, netrc=False)
+
+
 def plan_registry(url, index, upstream=DOCKER_HUB, image=None):
     """The /v2/ probe of a mirror of ``upstream``; with ``image`` (a ProbeImage) the manifest is asked for next."""
     return Probe('registry', index, url, join_url(url, 'v2/'), (200, 401),
@@ -281,6 +325,15 @@ def judge(probe, answer, sent_login=None):
     """
     if probe.registry:
         return judge_registry(answer, probe.expectation)
+    if probe.kind in PACKAGE_KINDS and answer.status in (401, 403):
+        if sent_login is not None:
+            return 'refused the credentials %s (%d)' % (sent_login.source, answer.status)
+        return ('asks for credentials (%d); credentials for a private index are not managed by this collection yet'
+                % answer.status)
+    if probe.kind == 'pypi':
+        return judge_simple_page(answer, probe.package)
+    if probe.kind == 'npm':
+        return judge_packument(answer, probe.package)
     if probe.kind in GO_KINDS and answer.status in (401, 403):
         if sent_login is not None:
             return 'refused the credentials %s (%d)' % (sent_login.source, answer.status)
@@ -289,6 +342,127 @@ def judge(probe, answer, sent_login=None):
     if probe.accepts(answer.status):
         return None
     return 'answered HTTP %d, expected %s' % (answer.status, probe.expectation)
+
+
+def _media_type(answer):
+    return (answer.header('Content-Type') or '').split(';')[0].strip().lower()
+
+
+def _top_level_values(text):
+    """The keys of the JSON object that ``text`` starts (a whole body or only its start), each with the first two
+    characters that are not whitespace from its value on ('[{', '{}', '"x'...): enough to tell an empty list or
+    object from a full one without the rest of the body."""
+    found = {}
+    position = len(text) - len(text.lstrip())
+    if not text[position:position + 1] == '{':
+        return found
+    depth = 0
+    while position < len(text):
+        char = text[position]
+        if char == '"':
+            end = position + 1
+            while end < len(text) and text[end] != '"':
+                end += 2 if text[end] == '\\' else 1
+            if end >= len(text):
+                return found
+            key = text[position + 1:end]
+            position = end + 1
+            if depth == 1:
+                rest = text[position:].lstrip()
+                if rest[:1] == ':':
+                    value = ''.join(rest[1:].split())[:2]
+                    found.setdefault(key, value)
+            continue
+        if char in '{[':
+            depth += 1
+        elif char in '}]':
+            depth -= 1
+        position += 1
+    return found
+
+
+class _DistributionLinks(html.parser.HTMLParser):
+    """Counts the anchors of a PEP 503 page whose href names a distribution file."""
+
+    def __init__(self):
+        super().__init__()
+        self.files = 0
+        self.anchors = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag != 'a':
+            return
+        self.anchors += 1
+        href = dict(attrs).get('href') or ''
+        path = urlsplit(href).path if '://' in href or href.startswith('/') else href.split('#')[0].split('?')[0]
+        if unquote(path).lower().endswith(DISTRIBUTION_SUFFIXES):
+            self.files += 1
+
+
+def judge_simple_page(answer, project):
+    """A project page of a simple index: 200, a Content-Type pip reads, and at least one file of the project.
+
+    PEP 691 JSON needs a ``files`` list that is not empty (and, when the whole body was read, the project's own
+    ``name``); PEP 503 HTML needs an anchor to a distribution file. A body larger than the probe reads is judged
+    by its start.
+    """
+    if answer.status != 200:
+        return 'answered HTTP %d, expected 200 with the simple-API page of %s' % (answer.status, project)
+    media_type = _media_type(answer)
+    text = answer.body.decode('utf-8', 'replace')
+    if media_type == PYPI_JSON_TYPE:
+        if answer.body_truncated:
+            files = _top_level_values(text).get('files')
+            if files is None:
+                return ('answered a PEP 691 page larger than %d KiB whose start holds no "files" list'
+                        % (PACKAGE_BODY_LIMIT // 1024))
+            return None if files[:1] == '[' and files[1:2] not in ('', ']') else 'lists no files of %s' % project
+        try:
+            page = json.loads(text)
+        except ValueError:
+            return 'answered %s with a body that is not JSON' % PYPI_JSON_TYPE
+        if not isinstance(page, dict) or not isinstance(page.get('files'), list):
+            return 'answered %s without a "files" list (PEP 691)' % PYPI_JSON_TYPE
+        name = page.get('name')
+        if isinstance(name, str) and canonical_project_name(name) != project:
+            return 'answered the page of another project (%s) for %s' % (name[:80], project)
+        return None if page['files'] else 'lists no files of %s' % project
+    if media_type in PYPI_HTML_TYPES:
+        links = _DistributionLinks()
+        try:
+            links.feed(text)
+        except Exception:  # pylint: disable=broad-exception-caught  # a parser error is a page pip cannot read
+            return 'answered HTML that is not a simple-API page'
+        if links.files:
+            return None
+        return ('answered HTML with %d links and none to a file of %s: not the PEP 503 page of the project (a login '
+                'or error page?)' % (links.anchors, project))
+    return ('answered 200 with Content-Type %s; pip reads only %s, %s' % (
+        repr(answer.header('Content-Type'))[:80] if answer.header('Content-Type') else 'none', PYPI_JSON_TYPE,
+        ' and '.join(PYPI_HTML_TYPES)))
+
+
+def judge_packument(answer, package):
+    """A packument: 200 and a JSON object with a ``versions`` object that is not empty (and the package's own name)."""
+    if answer.status != 200:
+        return 'answered HTTP %d, expected 200 with the packument of %s' % (answer.status, package)
+    text = answer.body.decode('utf-8', 'replace')
+    if answer.body_truncated:
+        versions = _top_level_values(text).get('versions')
+        if versions is None:
+            return ('answered a body larger than %d KiB whose start is not a packument with "versions"'
+                    % (PACKAGE_BODY_LIMIT // 1024))
+        return None if versions[:1] == '{' and versions[1:2] not in ('', '}') else 'has no versions of %s' % package
+    try:
+        packument = json.loads(text)
+    except ValueError:
+        return 'answered 200 with a body that is not JSON, not a packument'
+    if not isinstance(packument, dict) or not isinstance(packument.get('versions'), dict):
+        return 'answered JSON without a "versions" object, not a packument'
+    name = packument.get('name')
+    if isinstance(name, str) and name != package:
+        return 'answered the packument of another package (%s) for %s' % (name[:80], package)
+    return None if packument['versions'] else 'has no versions of %s' % package
 
 
 def _is_json_object(body):
@@ -769,7 +943,7 @@ def fetch_following_redirects(probe, fetch, deadline, request=None):
     redirects = 0
     while True:
         own_host = same_host(origin, urlsplit(url))
-        extra = {}
+        extra = {'headers': {'Accept': probe.accept}} if probe.accept and request is None else {}
         if request is not None:
             headers = dict(request.headers)
             if request.bearer is not None and own_host:
@@ -1224,8 +1398,26 @@ def plan_registries(registry_urls=(), registries=None, probe_images=None):
     return probes
 
 
+def _package_entries(entries, default):
+    """(url, package) pairs from a list of URLs (each gets ``default``) or of (url, package) pairs."""
+    return [(entry, default) if isinstance(entry, str) else (entry[0], entry[1] or default) for entry in entries]
+
+
+def plan_package_indexes(pypi_indexes=(), npm_registries=(), pypi_project='pip', npm_package='npm'):
+    """The pypi probes, then the npm probes, each in the caller's order.
+
+    An entry is a URL (it gets ``pypi_project`` or ``npm_package``) or a (URL, package) pair: a scope's registry
+    may serve only its scope's packages, so it may need a probe package of its own.
+    """
+    return ([plan_pypi(url, index, project) for index, (url, project)
+             in enumerate(_package_entries(pypi_indexes, pypi_project))]
+            + [plan_npm(url, index, package) for index, (url, package)
+               in enumerate(_package_entries(npm_registries, npm_package))])
+
+
 def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registry_urls=(),
-                  timeout=5.0, retries=0, max_workers=None, registries=None, probe_images=None, credentials=None):
+                  timeout=5.0, retries=0, max_workers=None, registries=None, probe_images=None, credentials=None,
+                  pypi_indexes=(), npm_registries=(), pypi_project='pip', npm_package='npm'):
     """Probe every mirror and return the report (``probes``, ``reachable_urls``, ``unreachable_urls``, ``msg``).
 
     ``goproxy_urls`` are proxy URLs only (GOPROXY keywords already removed),
@@ -1246,6 +1438,11 @@ def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registr
     what Go would send to its URL (https only), and ~/.netrc is no longer read
     for them (also with an empty list; None reads it as before). Registry
     probes keep their own credentials (URL, ~/.netrc) and token flow.
+
+    ``pypi_indexes`` (simple index URLs) and ``npm_registries`` (registry URLs), validated by _python_rules and
+    _node_rules, are probed in the same run (see :func:`plan_package_indexes`): each needs a 200 with the simple-API
+    page of its project, or the packument of its package. Their kinds appear in ``reachable_urls`` and
+    ``unreachable_urls`` only when some of them were asked for.
     """
     goproxy_probes = [with_go_credentials(plan_goproxy(url, index, probe_module), credentials)
                       for index, url in enumerate(goproxy_urls)]
@@ -1253,10 +1450,11 @@ def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registr
                          for index, url in enumerate(goproxy_urls)] if sumdb else [])
     sumdb_probes = [with_go_credentials(plan_gosumdb(sumdb), credentials)] if sumdb else []
     registry_probes = plan_registries(registry_urls, registries, probe_images)
+    package_probes = plan_package_indexes(pypi_indexes, npm_registries, pypi_project, npm_package)
 
-    groups = (goproxy_probes, supported_probes, sumdb_probes, registry_probes)
+    groups = (goproxy_probes, supported_probes, sumdb_probes, registry_probes, package_probes)
     outcomes = iter(run_probes([probe for group in groups for probe in group], fetch, timeout, retries, max_workers))
-    goproxy_outcomes, supported_outcomes, sumdb_outcomes, registry_outcomes = (
+    goproxy_outcomes, supported_outcomes, sumdb_outcomes, registry_outcomes, package_outcomes = (
         [next(outcomes) for dummy in group] for group in groups)
 
     items = []
@@ -1274,11 +1472,16 @@ def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registr
         item['image'] = probe.image.shown if probe.image else None
         item['digest'] = outcome.digest
         items.append(item)
+    for probe, outcome in zip(package_probes, package_outcomes):
+        item = _probe_item(probe, outcome)
+        item['package'] = probe.package
+        items.append(item)
 
     probed_urls = ([probe.url for probe in goproxy_probes] + [sumdb.url for dummy in sumdb_probes]
-                   + [probe.url for probe in registry_probes])
-    reachable_urls = dict((kind, []) for kind in KINDS)
-    unreachable_urls = dict((kind, []) for kind in KINDS)
+                   + [probe.url for probe in registry_probes] + [probe.url for probe in package_probes])
+    kinds = KINDS + tuple(kind for kind in PACKAGE_KINDS if any(probe.kind == kind for probe in package_probes))
+    reachable_urls = dict((kind, []) for kind in kinds)
+    unreachable_urls = dict((kind, []) for kind in kinds)
     for item, url in zip(items, probed_urls):
         bucket = reachable_urls if item['reachable'] else unreachable_urls
         bucket[item['kind']].append(shown_url(url))
@@ -1319,7 +1522,7 @@ def summarize(items):
     if not items:
         return 'nothing to probe: every GOPROXY entry is a keyword and GOSUMDB is off'
     per_kind = []
-    for kind in KINDS:
+    for kind in ALL_KINDS:
         of_kind = [item for item in items if item['kind'] == kind]
         if of_kind:
             per_kind.append('%s %d/%d' % (kind, sum(item['reachable'] for item in of_kind), len(of_kind)))
