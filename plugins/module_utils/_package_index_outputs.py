@@ -214,7 +214,7 @@ def _uv_conflicts(document):
     found = []
     for table, where in ((document, ''), (document.get('pip') if isinstance(document.get('pip'), dict) else {},
                                           'pip.')):
-        for key in ('index-url', 'extra-index-url', 'no-index', 'find-links'):
+        for key in ('index-url', 'extra-index-url', 'no-index'):
             if key in table:
                 found.append(where + key)
     for entry in document.get('index') or []:
@@ -228,8 +228,8 @@ def merge_uv_toml(text, plan, path=UV_TOML):
 
     Returns the new text, or None when the file should not exist. The tables go at the end of the file (after
     every table of the host's, so no key of the host's moves into them). A default index, ``index-url``,
-    ``extra-index-url``, ``no-index`` or ``find-links`` of the host's own (at the top or in ``[pip]``) is a
-    conflict. The result is parsed again: everything but the collection's tables must be as it was.
+    ``extra-index-url`` or ``no-index`` of the host's own (at the top or in ``[pip]``) is a conflict
+    (``find-links`` only adds local files, so it is kept). The result is parsed again: everything but the collection's tables must be as it was.
     """
     import tomllib  # Python 3.11 and newer; uv's hosts have it (the caller checks the version first)
 

@@ -28,7 +28,7 @@ _PROJECT_NAME = re.compile(r'^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])\Z', re.IGN
 
 
 def canonical_project_name(project):
-    """PEP 503 normalisation: runs of '-', '_' and '.' become one '-', letters lower case (``Foo.Bar_baz`` -> ``foo-bar-baz``)."""
+    """PEP 503 normalisation: runs of '-', '_' and '.' become one '-', in lower case (``Foo.Bar_baz``: ``foo-bar-baz``)."""
     return re.sub(r'[-_.]+', '-', project).lower()
 
 
@@ -37,7 +37,8 @@ def validate_project_name(project, name):
     require_string(project, name)
     if not _PROJECT_NAME.match(project):
         raise PolicyError('%s is not a Python project name (letters, digits, ".", "_" and "-", starting and ending '
-                          'with a letter or a digit, such as pip or typing_extensions)' % _subject(name, project, False))
+                          'with a letter or a digit, such as pip or typing_extensions)'
+                          % _subject(name, project, False))
     return canonical_project_name(project)
 
 

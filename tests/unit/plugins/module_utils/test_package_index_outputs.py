@@ -169,7 +169,8 @@ def test_uv_plan_puts_the_default_index_last():
     assert plan_uv_toml(None) == []
 
 
-@pytest.mark.parametrize('host_text', [None, HOST_UV_TOML, 'native-tls = true'], ids=['no-file', 'tables', 'no-newline'])
+@pytest.mark.parametrize('host_text', [None, HOST_UV_TOML, 'native-tls = true'],
+                         ids=['no-file', 'tables', 'no-newline'])
 def test_uv_toml_merge_keeps_every_other_table(host_text):
     plan = plan_uv_toml(INDEX, EXTRA[1:])
     merged = merge_uv_toml(host_text, plan, 'uv.toml')

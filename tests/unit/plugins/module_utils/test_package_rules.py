@@ -33,7 +33,8 @@ def refusal(function, *args, **kwargs):
 @pytest.mark.parametrize('url, expected', [
     ('https://pypi.corp.example/simple', 'https://pypi.corp.example/simple/'),
     ('https://pypi.corp.example/simple///', 'https://pypi.corp.example/simple/'),
-    ('https://pypi.corp.example:8443/api/pypi/remote/simple/', 'https://pypi.corp.example:8443/api/pypi/remote/simple/'),
+    ('https://pypi.corp.example:8443/api/pypi/remote/simple/',
+     'https://pypi.corp.example:8443/api/pypi/remote/simple/'),
     ('https://[::1]:3141/root/pypi/+simple/', 'https://[::1]:3141/root/pypi/+simple/'),
 ])
 def test_index_urls_come_back_with_one_trailing_slash(url, expected):
@@ -105,7 +106,8 @@ def test_bad_project_names_are_refused(project):
 
 
 @pytest.mark.parametrize('package, escaped', [
-    ('npm', 'npm'), ('@corp/tool', '@corp%2ftool'), ('lodash.merge', 'lodash.merge'), ('@a-b.c_~/d-e', '@a-b.c_~%2fd-e'),
+    ('npm', 'npm'), ('@corp/tool', '@corp%2ftool'), ('lodash.merge', 'lodash.merge'),
+    ('@a-b.c_~/d-e', '@a-b.c_~%2fd-e'),
 ])
 def test_npm_package_names_and_their_escaped_form(package, escaped):
     assert validate_package_name(package, 'probe') == package
@@ -147,7 +149,8 @@ def test_a_scope_registry_is_checked_like_the_main_one():
 
 
 def test_absolute_paths_for_a_ca_bundle():
-    assert validate_absolute_path('/etc/ssl/certs/ca-certificates.crt', 'cafile') == '/etc/ssl/certs/ca-certificates.crt'
+    bundle = '/etc/ssl/certs/ca-certificates.crt'
+    assert validate_absolute_path(bundle, 'cafile') == bundle
     assert 'not an absolute path' in refusal(validate_absolute_path, 'certs/ca.pem', 'cafile')
     assert "'#'" in refusal(validate_absolute_path, '/etc/ssl/#ca.pem', 'cafile')
     assert 'a newline' in refusal(validate_absolute_path, '/etc/ssl/ca.pem\nregistry=http://evil/', 'cafile')
