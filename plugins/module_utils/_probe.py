@@ -1531,15 +1531,25 @@ def summarize(items):
 
 
 def _group(item):
-    """What require=any asks one answer of: each kind, and for registry mirrors, each registry."""
-    return (item['kind'], item.get('registry') or DOCKER_HUB) if item['kind'] == 'registry' else (item['kind'], None)
+    """What require=any asks one answer of: each kind; for registry mirrors, each registry; for npm registries, each
+    probe package (a scope's registry probed with a package of its scope is no alternative to the main registry)."""
+    if item['kind'] == 'registry':
+        return (item['kind'], item.get('registry') or DOCKER_HUB)
+    if item['kind'] == 'npm':
+        return (item['kind'], item.get('package'))
+    return (item['kind'], None)
 
 
 def _group_name(group, groups):
-    """'registry (ghcr.io)'; plain 'registry' for Docker Hub when it is the only registry probed, as before."""
-    kind, registry = group
-    only_docker_hub = all(other[1] in (None, DOCKER_HUB) for other in groups)
-    return '%s (%s)' % (kind, registry) if registry and not only_docker_hub else kind
+    """'registry (ghcr.io)'; plain 'registry' for Docker Hub when it is the only registry probed, as before.
+
+    'npm (@corp/tool)' when the npm registries were probed with more than one package, else plain 'npm'.
+    """
+    kind, detail = group
+    if kind == 'npm':
+        return '%s (%s)' % (kind, detail) if sum(other[0] == 'npm' for other in groups) > 1 else kind
+    only_docker_hub = all(other[1] in (None, DOCKER_HUB) for other in groups if other[0] != 'npm')
+    return '%s (%s)' % (kind, detail) if detail and not only_docker_hub else kind
 
 
 def _detail(item):
@@ -1552,8 +1562,8 @@ def unmet_requirement(report, require):
     """Return the failure message when the report does not meet ``require``, else None.
 
     ``all``: every probed mirror answers. ``any``: for each kind that was
-    probed, and for registry mirrors for each registry, at least one mirror
-    answers. ``none``: never fails.
+    probed, for registry mirrors for each registry, and for npm registries for
+    each probe package, at least one mirror answers. ``none``: never fails.
     """
     items = report['probes']
     if require == 'none':

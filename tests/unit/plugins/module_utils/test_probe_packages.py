@@ -234,3 +234,31 @@ def test_black_holes_cost_one_deadline_together():
 def test_a_check_without_package_indexes_reports_as_before(index):
     report = check(registry_urls=[])
     assert set(report['reachable_urls']) == {'goproxy', 'gosumdb', 'registry'}
+
+
+# ---------------------------------------------------------------------------
+# require=any: npm registries grouped by probe package
+# ---------------------------------------------------------------------------
+
+def _item(kind, url, reachable, **extra):
+    return dict(kind=kind, url=url, reachable=reachable, error=None if reachable else 'connection refused', **extra)
+
+
+@pytest.mark.parametrize('items, message', [
+    # two registries probed with npm are alternatives
+    ([_item('npm', 'http://a', False, package='npm'), _item('npm', 'http://b', True, package='npm')], None),
+    # a scope's registry probed with its own package is not an alternative to the main registry
+    ([_item('npm', 'http://a', True, package='npm'), _item('npm', 'http://s', False, package='@corp/tool')],
+     'no reachable npm (@corp/tool) mirror (require=any): npm http://s: connection refused'),
+    # one package only: plain 'npm'; Docker Hub's mirrors stay plain 'registry' next to npm groups
+    ([_item('registry', 'http://r', False, registry='docker.io'), _item('npm', 'http://a', False, package='npm'),
+      _item('npm', 'http://s', True, package='@corp/tool')],
+     'no reachable registry or npm (npm) mirror (require=any): registry http://r: connection refused; '
+     'npm http://a: connection refused'),
+    ([_item('registry', 'http://r', False, registry='docker.io'), _item('npm', 'http://a', False, package='npm')],
+     'no reachable registry or npm mirror (require=any): registry http://r: connection refused; '
+     'npm http://a: connection refused'),
+    ([_item('pypi', 'http://p', False, package='pip'), _item('pypi', 'http://q', True, package='pip')], None),
+])
+def test_require_any_groups_npm_registries_by_probe_package(items, message):
+    assert unmet_requirement({'probes': items}, 'any') == message
