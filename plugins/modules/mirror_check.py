@@ -8,12 +8,14 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: mirror_check
-short_description: Prove from the host that its Go module proxies, checksum database and registry mirrors answer
+short_description: Prove from the host that its Go module proxies, checksum database, registry mirrors and package indexes answer
 version_added: 0.1.0
 description:
   - Probes, from the managed host's own network position, every mirror a policy names, and reports for each one
     whether it answers, its HTTP status, its latency and, when it does not answer, why (timeout, refused connection,
     TLS or certificate error, name resolution, unexpected HTTP status).
+  - Python package indexes (O(pypi_indexes)) and npm registries (O(npm_registries)) are probed in the same run, with
+    the same deadline, each asked for a known project or package as pip or npm asks for it.
   - It is the gate of this collection's roles. Run it before writing any configuration, and nothing is written on a
     host whose mirrors do not answer.
   - All probes run at the same time in threads, so a host with ten mirrors of which three never answer costs about
@@ -114,6 +116,51 @@ options:
       - A C(Basic) challenge is answered with the credentials the probe sends anyway (URL or C(~/.netrc)).
       - All of it, token included, happens within the probe's O(timeout) and its O(retries).
     type: dict
+  pypi_indexes:
+    description:
+      - Python package indexes (the simple API of PEP 503 and PEP 691, as pip's C(index-url) and C(extra-index-url)
+        and uv's C([[index]]) name them, such as V(https://pypi.corp.example/simple/)) to probe.
+      - Each index is asked C(GET <index>/<project>/) for the project of O(pypi_probe_package), with the C(Accept)
+        header pip sends. It is reachable when it answers 200 with a page pip reads; a PEP 691 JSON page
+        (C(application/vnd.pypi.simple.v1+json)) with a C(files) list that is not empty, or a PEP 503 HTML page
+        (C(text/html) or C(application/vnd.pypi.simple.v1+html)) with at least one link to a distribution file.
+        Anything else (a 404, a login or error page, C(application/json)) is unreachable, with the reason.
+      - A redirect to another host is followed, as pip follows it. C(~/.netrc) is read, as pip reads it.
+      - The URLs follow the rules of the files pip and uv read (those of the C(buildfleet.mirrors) filter
+        C(validate_python_mirrors)); V(https) or V(http) (a probe writes nothing, so C(http) needs no opt-in
+        here), a host, no query, no fragment, no whitespace, quotes, C($), C(;), C(#) or backslash, and no
+        credentials (C(user:password@) or a secret-looking query parameter), which are refused with the value
+        masked. The same index twice is refused.
+      - An empty list is an error; leave the option out instead.
+    type: list
+    elements: str
+  pypi_probe_package:
+    description:
+      - The Python project every index of O(pypi_indexes) must list with at least one file, as PEP 508 spells it
+        (V(pip), V(typing_extensions)); it is asked for by its PEP 503 normalised name (V(typing-extensions)).
+    type: str
+    default: pip
+  npm_registries:
+    description:
+      - npm registries (the C(registry) and C(@scope:registry) of an npmrc) to probe, in the order given.
+      - An item is a registry URL, probed with O(npm_probe_package), or a mapping with the keys C(url) and, optionally,
+        C(package), so that a scope's registry that serves only its scope is probed with a package of that scope
+        (see the examples).
+      - Each registry is asked C(GET <registry>/<package>) (a scoped package as C(@scope%2fname), as npm asks) with the
+        C(Accept) header npm sends, and is reachable when it answers 200 with a packument (a JSON object with a
+        C(versions) object that is not empty, for that package).
+      - C(~/.netrc) is not read, because npm does not read it. A registry that asks for credentials is unreachable.
+      - The URLs follow the rules of the files npm reads (those of the C(buildfleet.mirrors) filter
+        C(validate_node_mirrors)), as for O(pypi_indexes); the same URL twice with the same package is refused.
+      - An empty list is an error; leave the option out instead.
+    type: list
+    elements: raw
+  npm_probe_package:
+    description:
+      - The npm package every registry of O(npm_registries) must serve, unless its item names a C(package) of its own.
+      - A package name as npm accepts it for a new package (V(npm), V(@corp/tool)).
+    type: str
+    default: npm
   registry_allow_path:
     description:
       - Accept a path in a registry mirror URL, such as V(https://mirror.example.com/dockerhub).
@@ -155,9 +202,12 @@ options:
     description:
       - When the module fails.
       - V(all) fails when any probed mirror does not answer.
-      - V(any) fails when, for one of the kinds probed (goproxy, gosumdb, registry), no mirror answers; for registry
-        mirrors, when no mirror of one of the registries (Docker Hub for O(registry_mirrors), each key of
-        O(registries)) answers.
+      - V(any) fails when, for one of the kinds probed (goproxy, gosumdb, registry, pypi, npm), no mirror answers; for
+        registry mirrors, when no mirror of one of the registries (Docker Hub for O(registry_mirrors), each key of
+        O(registries)) answers; for npm registries, when no registry probed with one of the probe packages answers
+        (a scope's registry probed with a package of its scope is no alternative to the main registry).
+      - The indexes of O(pypi_indexes) are one group for V(any); pip merges what every index offers, so an index
+        that does not answer is rarely harmless. A role that writes them all should use V(all).
       - V(none) never fails for an unreachable mirror; use the returned lists to decide, for example to keep only
         the mirrors that answer.
       - When the module fails, its message lists each unreachable URL (credentials redacted) and its reason.
@@ -238,7 +288,8 @@ options:
     type: bool
     default: true
 notes:
-  - Give at least one of O(goproxy), O(gosumdb), O(registry_mirrors) and O(registries). An empty list is an error.
+  - Give at least one of O(goproxy), O(gosumdb), O(registry_mirrors), O(registries), O(pypi_indexes) and
+    O(npm_registries). An empty list is an error.
   - Probes are sent from the managed host. Run it against every host whose configuration you are about to change,
     not once from the controller, so that each host's own firewall, DNS and proxy settings are tested.
   - URL credentials are also registered as secrets of the task, so Ansible masks them in the echo of the module
@@ -252,7 +303,8 @@ notes:
     and reported in RV(probes[].redirected_to); for O(registry_mirrors) it is not followed.'
   - 'A probe reads little: the status line and headers of each answer (at most 64 KiB), at most 64 KiB of the body
     of a registry''s C(/v2/) answer and of a token service''s answer, at most 16 KiB of a manifest request''s error
-    body, and nothing of any other body (a manifest itself is never read); a redirect''s body is never read.'
+    body, at most 1 MiB of a simple-index page or a packument (a larger one is judged by its start), and nothing of
+    any other body (a manifest itself is never read); a redirect''s body is never read.'
   - A manifest request follows a redirect to another host (as the engines do), without credentials or token; a
     token service's redirect is not followed.'
 seealso:
@@ -266,6 +318,12 @@ seealso:
   - name: Registry mirror configuration
     description: How dockerd uses registry-mirrors for Docker Hub.
     link: https://docs.docker.com/docker-hub/image-library/mirror/
+  - name: Simple repository API
+    description: The index pages pip and uv read (PEP 503 HTML and PEP 691 JSON).
+    link: https://packaging.python.org/en/latest/specifications/simple-repository-api/
+  - name: npm registry
+    description: How npm finds the registry of a package and of a scope.
+    link: https://docs.npmjs.com/cli/using-npm/registry
   - name: Distribution token authentication
     description: The Bearer token flow a registry asks for with a 401 challenge.
     link: https://distribution.github.io/distribution/spec/auth/token/
@@ -371,6 +429,18 @@ EXAMPLES = r"""
       docker.io: library/hello:latest
       ghcr.io: acme/hello:1.2
 
+- name: Gate a Python index and an npm registry, the corporate scope's registry with a package of its scope
+  buildfleet.mirrors.mirror_check:
+    pypi_indexes:
+      - https://pypi.corp.example/simple/
+      - https://pypi-extra.corp.example/simple/
+    pypi_probe_package: requests
+    npm_registries:
+      - https://npm.corp.example/
+      - url: https://npm-corp.corp.example/
+        package: "@corp/tool"
+    timeout: 3
+
 - name: At least one mirror of each kind must answer, trying each probe twice more on errors
   buildfleet.mirrors.mirror_check:
     goproxy: "{{ go_proxy_urls }}"
@@ -388,11 +458,13 @@ msg:
   returned: always
   type: str
   sample: 3 of 4 mirrors reachable (goproxy 1/2, gosumdb 1/1, registry 1/1)
+  # pypi and npm are counted too when they were probed: 2 of 2 mirrors reachable (pypi 1/1, npm 1/1)
 probes:
   description:
     - One entry per probed mirror, in this order; the proxies of O(goproxy), the checksum database of O(gosumdb),
-      the mirrors of O(registry_mirrors), then the mirrors of each registry of O(registries), each in the order
-      given. Keywords and V(off) are not probed.
+      the mirrors of O(registry_mirrors), the mirrors of each registry of O(registries), the indexes of
+      O(pypi_indexes), then the registries of O(npm_registries), each in the order given. Keywords and V(off) are
+      not probed.
   returned: when the mirrors were probed, also when the module fails because O(require) is not met
   type: list
   elements: dict
@@ -400,13 +472,14 @@ probes:
     kind:
       description: What the mirror is.
       type: str
-      choices: [goproxy, gosumdb, registry]
+      choices: [goproxy, gosumdb, registry, pypi, npm]
       sample: goproxy
     index:
       description:
         - Position of the URL in its option's list (0-based; for a GOPROXY string, in its entries; for
           O(registries), in the list of its RV(probes[].registry)), so a role can pick the caller's own string with
           the P(ansible.builtin.extract#filter) filter. Always V(0) for gosumdb.
+        - For npm, the position of the item in O(npm_registries), whether a URL or a mapping.
       type: int
       sample: 0
     url:
@@ -483,6 +556,13 @@ probes:
       type: str
       returned: for registry
       sample: sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4
+    package:
+      description:
+        - pypi and npm only. The project asked of the index, PEP 503 normalised (V(typing-extensions)), or the package
+          asked of the registry (the item's C(package), else O(npm_probe_package)).
+      type: str
+      returned: for pypi and npm
+      sample: pip
     name:
       description: gosumdb only. The checksum database name.
       type: str
@@ -508,6 +588,9 @@ reachable_urls:
       carries credentials, which is returned redacted (C(***)). To keep such URLs, pick the caller's strings by
       RV(probes[].index) instead (see the examples).
     - The gosumdb list holds the database URL.
+    - The keys V(goproxy), V(gosumdb) and V(registry) are always there (with empty lists for kinds not asked for);
+      V(pypi) and V(npm) only when O(pypi_indexes) or O(npm_registries) is given, so a check without them returns
+      exactly what it returned before those options existed.
   returned: when the mirrors were probed, also when the module fails because O(require) is not met
   type: dict
   contains:
@@ -526,6 +609,20 @@ reachable_urls:
           registry is in RV(unreachable_urls) too. RV(probes[].registry) tells which.
       type: list
       elements: str
+    pypi:
+      description: Indexes of O(pypi_indexes) that served the page of O(pypi_probe_package).
+      type: list
+      elements: str
+      returned: when O(pypi_indexes) is given
+    npm:
+      description:
+        - Registries of O(npm_registries) that served the packument of their probe package (for a mapping item, its
+          C(url)).
+        - A URL listed twice (with two packages) is listed once per package it served; RV(probes[].package) tells
+          which.
+      type: list
+      elements: str
+      returned: when O(npm_registries) is given
   sample:
     goproxy: [https://goproxy.corp.example.com]
     gosumdb: [https://sum.golang.org]
@@ -547,6 +644,16 @@ unreachable_urls:
       description: Mirrors of O(registry_mirrors) and of O(registries) that did not answer (or did not serve the image).
       type: list
       elements: str
+    pypi:
+      description: Indexes of O(pypi_indexes) that did not serve the page of O(pypi_probe_package).
+      type: list
+      elements: str
+      returned: when O(pypi_indexes) is given
+    npm:
+      description: Registries of O(npm_registries) that did not serve the packument of their probe package.
+      type: list
+      elements: str
+      returned: when O(npm_registries) is given
   sample:
     goproxy: [https://athens.corp.example.com]
     gosumdb: []
@@ -572,6 +679,14 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules impor
     parse_goproxy,
     parse_gosumdb,
 )
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._node_rules import (
+    validate_package_name,
+    validate_registry_url,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._python_rules import (
+    validate_index_url,
+    validate_project_name,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     has_credentials,
     redact_url,
@@ -581,6 +696,9 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules
     validate_probe_images,
     validate_registries,
     validate_registry_mirrors,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
+    show,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
     PolicyError,
@@ -671,6 +789,66 @@ def parse_credentials(credentials, goproxy_urls, sumdb):
     return validate_go_credentials(used, targets, 'credentials'), unused
 
 
+def parse_pypi_indexes(value):
+    """Check O(pypi_indexes) with the rules of pip's index URLs (http allowed: a probe writes nothing); return them.
+
+    The caller's own strings are kept, for RV(reachable_urls); the same index twice (after normalisation) is refused.
+    """
+    if value is None:
+        return []
+    if not value:
+        raise PolicyError('pypi_indexes is an empty list; give at least one simple index URL, or leave it out')
+    seen = []
+    for url in value:
+        checked = validate_index_url(url, 'pypi_indexes', allow_http=True, entry=True)
+        if checked in seen:
+            raise PolicyError('pypi_indexes entry %s is given twice; name each index once' % show(url))
+        seen.append(checked)
+    return list(value)
+
+
+NPM_ITEM_KEYS = ('url', 'package')
+
+
+def parse_npm_registries(value, default_package):
+    """Check O(npm_registries); return (URL, package) pairs, the caller's URL strings kept.
+
+    An item is a URL (probed with ``default_package``) or a mapping with ``url`` and an optional ``package``, for a
+    scope's registry that serves only its scope. The same URL with the same package twice is refused.
+    """
+    if value is None:
+        return []
+    if not value:
+        raise PolicyError('npm_registries is an empty list; give at least one registry URL, or leave it out')
+    entries, seen = [], []
+    for position, item in enumerate(value):
+        if isinstance(item, dict):
+            name = 'npm_registries[%d]' % position
+            unknown = sorted((show(key) for key in item if key not in NPM_ITEM_KEYS))
+            if unknown:
+                raise PolicyError('%s has the unknown key(s) %s; an item is a URL or a mapping with url and, '
+                                  'optionally, package' % (name, ', '.join(unknown)))
+            if 'url' not in item:
+                raise PolicyError('%s has no url; an item is a URL or a mapping with url and, optionally, package'
+                                  % name)
+            checked = validate_registry_url(item['url'], name + '.url', allow_http=True)
+            package = default_package if item.get('package') is None \
+                else validate_package_name(item['package'], name + '.package')
+            url = item['url']
+        elif isinstance(item, str):
+            checked = validate_registry_url(item, 'npm_registries', allow_http=True, entry=True)
+            url, package = item, default_package
+        else:
+            raise PolicyError('npm_registries[%d] must be a URL or a mapping with url and package, got %s'
+                              % (position, show(item)))
+        if (checked, package) in seen:
+            raise PolicyError('npm_registries entry %s is given twice with the probe package %s; name each '
+                              'registry once per package' % (show(url), package))
+        seen.append((checked, package))
+        entries.append((url, package))
+    return entries
+
+
 def parse_options(params):
     """Turn the module options into check_mirrors arguments; raise PolicyError on a value Go or dockerd refuses.
 
@@ -699,11 +877,17 @@ def parse_options(params):
         raise PolicyError('timeout must be at most %d seconds (the deadline of one probe), got %g'
                           % (MAX_TIMEOUT, params['timeout']))
     if not (goproxy_urls or sumdb or registry_urls or registries) and params['goproxy'] is None \
-            and params['gosumdb'] is None:
+            and params['gosumdb'] is None and params['pypi_indexes'] is None and params['npm_registries'] is None:
         raise PolicyError('registries is empty and no other option names a mirror; give at least one of goproxy, '
-                          'gosumdb, registry_mirrors and registries')
+                          'gosumdb, registry_mirrors, registries, pypi_indexes and npm_registries')
+    pypi_project = validate_project_name(params['pypi_probe_package'], 'pypi_probe_package')
+    npm_package = validate_package_name(params['npm_probe_package'], 'npm_probe_package')
+    pypi_indexes = parse_pypi_indexes(params['pypi_indexes'])
+    npm_registries = parse_npm_registries(params['npm_registries'], npm_package)
     credentials, unused_credentials = parse_credentials(params['credentials'], goproxy_urls, sumdb)
-    return dict(unused_credentials=unused_credentials, goproxy_urls=goproxy_urls, probe_module=params['probe_module'],
+    return dict(pypi_indexes=pypi_indexes, npm_registries=npm_registries, pypi_project=pypi_project,
+                npm_package=npm_package,
+                unused_credentials=unused_credentials, goproxy_urls=goproxy_urls, probe_module=params['probe_module'],
                 sumdb=sumdb,
                 registry_urls=registry_urls, timeout=params['timeout'], retries=params['retries'],
                 max_workers=params['max_workers'], registries=registries, probe_images=probe_images,
@@ -734,8 +918,12 @@ def urls_in(option, value):
 
 def register_url_secrets(module):
     """Hand every credential found in a URL option to Ansible, which then masks it in all output."""
-    for option in ('goproxy', 'gosumdb', 'registry_mirrors'):
+    for option in ('goproxy', 'gosumdb', 'registry_mirrors', 'pypi_indexes'):
         for piece in urls_in(option, module.params[option]):
+            module.no_log_values.update(url_secrets(piece))
+    npm_registries = module.params['npm_registries']
+    for item in (npm_registries if isinstance(npm_registries, list) else ()):
+        for piece in urls_in('npm_registries', item.get('url') if isinstance(item, dict) else item):
             module.no_log_values.update(url_secrets(piece))
     registries = module.params['registries']
     for registry, urls in (registries.items() if isinstance(registries, dict) else ()):
@@ -760,6 +948,10 @@ def main():
             registry_allow_path=dict(type='bool', default=False),
             registries=dict(type='dict'),
             probe_images=dict(type='dict'),
+            pypi_indexes=dict(type='list', elements='str'),
+            pypi_probe_package=dict(type='str', default='pip'),
+            npm_registries=dict(type='list', elements='raw'),
+            npm_probe_package=dict(type='str', default='npm'),
             timeout=dict(type='float', default=5),
             retries=dict(type='int', default=0),
             max_workers=dict(type='int'),
@@ -778,7 +970,7 @@ def main():
             client_key=dict(type='path', no_log=False),
             use_proxy=dict(type='bool', default=True),
         ),
-        required_one_of=[('goproxy', 'gosumdb', 'registry_mirrors', 'registries')],
+        required_one_of=[('goproxy', 'gosumdb', 'registry_mirrors', 'registries', 'pypi_indexes', 'npm_registries')],
         required_by={'probe_module': 'goproxy', 'client_key': 'client_cert'},
         supports_check_mode=True,
         # The host log line is written before any URL is parsed, and Ansible's own log sanitiser misses

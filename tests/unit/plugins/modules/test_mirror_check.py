@@ -302,7 +302,8 @@ def test_ansible_doc_renders_the_module(ansible_cli):
     assert set(doc['doc']['options']) == {
         'goproxy', 'probe_module', 'gosumdb', 'registry_mirrors', 'registry_allow_path', 'registries', 'probe_images',
         'timeout', 'retries', 'max_workers', 'require', 'validate_certs', 'ca_path', 'client_cert', 'client_key',
-        'use_proxy', 'ca_data', 'credentials'}
+        'use_proxy', 'ca_data', 'credentials', 'pypi_indexes', 'pypi_probe_package', 'npm_registries',
+        'npm_probe_package'}
     assert set(doc['doc']['options']['credentials']['suboptions']) == {'machine', 'login', 'password'}
     assert set(doc['return']) == {'msg', 'probes', 'reachable_urls', 'unreachable_urls'}
     assert {'registry', 'image', 'digest'} <= set(doc['return']['probes']['contains'])
