@@ -8,7 +8,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: mirror_check
-short_description: Prove from the host that its Go module proxies, checksum database, registry mirrors and package indexes answer
+short_description: Prove from the host that its Go proxies, checksum database, registry mirrors and package indexes answer
 version_added: 0.1.0
 description:
   - Probes, from the managed host's own network position, every mirror a policy names, and reports for each one
