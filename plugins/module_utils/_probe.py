@@ -60,9 +60,12 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules impor
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._node_rules import (
     escaped_package_name,
+    validate_package_name,
+    validate_registry_url,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._python_rules import (
     canonical_project_name,
+    validate_index_url,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import (
     DOCKER_HUB,
@@ -71,7 +74,11 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs imp
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
     has_credentials,
     redact_url,
+    show,
     url_secrets,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
+    PolicyError,
 )
 
 KINDS = ('goproxy', 'gosumdb', 'registry')
@@ -1413,6 +1420,66 @@ def plan_package_indexes(pypi_indexes=(), npm_registries=(), pypi_project='pip',
              in enumerate(_package_entries(pypi_indexes, pypi_project))]
             + [plan_npm(url, index, package) for index, (url, package)
                in enumerate(_package_entries(npm_registries, npm_package))])
+
+
+def parse_pypi_indexes(value):
+    """Check ``pypi_indexes`` with the rules of pip's index URLs (http allowed: a probe writes nothing); return them.
+
+    The caller's own strings are kept, for ``reachable_urls``; the same index twice (after normalisation) is refused.
+    """
+    if value is None:
+        return []
+    if not value:
+        raise PolicyError('pypi_indexes is an empty list; give at least one simple index URL, or leave it out')
+    seen = []
+    for url in value:
+        checked = validate_index_url(url, 'pypi_indexes', allow_http=True, entry=True)
+        if checked in seen:
+            raise PolicyError('pypi_indexes entry %s is given twice; name each index once' % show(url))
+        seen.append(checked)
+    return list(value)
+
+
+NPM_ITEM_KEYS = ('url', 'package')
+
+
+def parse_npm_registries(value, default_package):
+    """Check ``npm_registries``; return (URL, package) pairs, the caller's URL strings kept.
+
+    An item is a URL (probed with ``default_package``) or a mapping with ``url`` and an optional ``package``, for a
+    scope's registry that serves only its scope. The same URL with the same package twice is refused.
+    """
+    if value is None:
+        return []
+    if not value:
+        raise PolicyError('npm_registries is an empty list; give at least one registry URL, or leave it out')
+    entries, seen = [], []
+    for position, item in enumerate(value):
+        if isinstance(item, dict):
+            name = 'npm_registries[%d]' % position
+            unknown = sorted((show(key) for key in item if key not in NPM_ITEM_KEYS))
+            if unknown:
+                raise PolicyError('%s has the unknown key(s) %s; an item is a URL or a mapping with url and, '
+                                  'optionally, package' % (name, ', '.join(unknown)))
+            if 'url' not in item:
+                raise PolicyError('%s has no url; an item is a URL or a mapping with url and, optionally, package'
+                                  % name)
+            checked = validate_registry_url(item['url'], name + '.url', allow_http=True)
+            package = default_package if item.get('package') is None \
+                else validate_package_name(item['package'], name + '.package')
+            url = item['url']
+        elif isinstance(item, str):
+            checked = validate_registry_url(item, 'npm_registries', allow_http=True, entry=True)
+            url, package = item, default_package
+        else:
+            raise PolicyError('npm_registries[%d] must be a URL or a mapping with url and package, got %s'
+                              % (position, show(item)))
+        if (checked, package) in seen:
+            raise PolicyError('npm_registries entry %s is given twice with the probe package %s; name each '
+                              'registry once per package' % (show(url), package))
+        seen.append((checked, package))
+        entries.append((url, package))
+    return entries
 
 
 def check_mirrors(fetch, goproxy_urls=(), probe_module=None, sumdb=None, registry_urls=(),

@@ -681,10 +681,8 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules impor
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._node_rules import (
     validate_package_name,
-    validate_registry_url,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._python_rules import (
-    validate_index_url,
     validate_project_name,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
@@ -697,9 +695,6 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_rules
     validate_registries,
     validate_registry_mirrors,
 )
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import (
-    show,
-)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import (
     PolicyError,
 )
@@ -707,6 +702,8 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import (
     REQUIREMENTS,
     HttpFetcher,
     check_mirrors,
+    parse_npm_registries,
+    parse_pypi_indexes,
     unmet_requirement,
 )
 
@@ -787,66 +784,6 @@ def parse_credentials(credentials, goproxy_urls, sumdb):
         else:
             used.append(entry)
     return validate_go_credentials(used, targets, 'credentials'), unused
-
-
-def parse_pypi_indexes(value):
-    """Check O(pypi_indexes) with the rules of pip's index URLs (http allowed: a probe writes nothing); return them.
-
-    The caller's own strings are kept, for RV(reachable_urls); the same index twice (after normalisation) is refused.
-    """
-    if value is None:
-        return []
-    if not value:
-        raise PolicyError('pypi_indexes is an empty list; give at least one simple index URL, or leave it out')
-    seen = []
-    for url in value:
-        checked = validate_index_url(url, 'pypi_indexes', allow_http=True, entry=True)
-        if checked in seen:
-            raise PolicyError('pypi_indexes entry %s is given twice; name each index once' % show(url))
-        seen.append(checked)
-    return list(value)
-
-
-NPM_ITEM_KEYS = ('url', 'package')
-
-
-def parse_npm_registries(value, default_package):
-    """Check O(npm_registries); return (URL, package) pairs, the caller's URL strings kept.
-
-    An item is a URL (probed with ``default_package``) or a mapping with ``url`` and an optional ``package``, for a
-    scope's registry that serves only its scope. The same URL with the same package twice is refused.
-    """
-    if value is None:
-        return []
-    if not value:
-        raise PolicyError('npm_registries is an empty list; give at least one registry URL, or leave it out')
-    entries, seen = [], []
-    for position, item in enumerate(value):
-        if isinstance(item, dict):
-            name = 'npm_registries[%d]' % position
-            unknown = sorted((show(key) for key in item if key not in NPM_ITEM_KEYS))
-            if unknown:
-                raise PolicyError('%s has the unknown key(s) %s; an item is a URL or a mapping with url and, '
-                                  'optionally, package' % (name, ', '.join(unknown)))
-            if 'url' not in item:
-                raise PolicyError('%s has no url; an item is a URL or a mapping with url and, optionally, package'
-                                  % name)
-            checked = validate_registry_url(item['url'], name + '.url', allow_http=True)
-            package = default_package if item.get('package') is None \
-                else validate_package_name(item['package'], name + '.package')
-            url = item['url']
-        elif isinstance(item, str):
-            checked = validate_registry_url(item, 'npm_registries', allow_http=True, entry=True)
-            url, package = item, default_package
-        else:
-            raise PolicyError('npm_registries[%d] must be a URL or a mapping with url and package, got %s'
-                              % (position, show(item)))
-        if (checked, package) in seen:
-            raise PolicyError('npm_registries entry %s is given twice with the probe package %s; name each '
-                              'registry once per package' % (show(url), package))
-        seen.append((checked, package))
-        entries.append((url, package))
-    return entries
 
 
 def parse_options(params):
