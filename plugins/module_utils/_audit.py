@@ -20,6 +20,7 @@ hosts.toml and containers drop-in from the ``_registry_outputs`` renderers.
 
 from __future__ import annotations
 
+import ast
 import glob
 import json
 import os
@@ -53,7 +54,22 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_rules impor
     parse_gosumdb,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._image_refs import DOCKER_HUB
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import check_mirrors
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._node_rules import (
+    validate_package_name,
+    validate_registry_url,
+    validate_scope,
+    validate_scopes,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import (
+    check_mirrors,
+    parse_npm_registries,
+    parse_pypi_indexes,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._python_rules import (
+    validate_extra_index_urls,
+    validate_index_url,
+    validate_project_name,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import redact_url
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._registry_outputs import (
     CONTAINERS_DROPIN,
@@ -77,6 +93,11 @@ CHECKS = {
     'docker.upstream_fallback': 'high',
     'containerd.missing_mirror': 'high',
     'containers.missing_mirror': 'high',
+    'python.missing_index': 'high',
+    'python.extra_index': 'medium',
+    'uv.missing_index': 'high',
+    'npm.missing_registry': 'high',
+    'npm.missing_scope': 'high',
     'mirror.down': 'high',
     'mirror.slow': 'low',
 }
@@ -572,6 +593,426 @@ def _compare_values(check, consumer_id, path, seen, wanted, registry, fallback):
 
 
 # ---------------------------------------------------------------------------
+# Python (pip, uv) and Node (npm): the index and registry each client resolves
+# ---------------------------------------------------------------------------
+
+PYPI_DEFAULT_INDEX = 'https://pypi.org/simple/'
+NPM_DEFAULT_REGISTRY = 'https://registry.npmjs.org/'
+# npm makes its cache and log directories at every start: a cache it cannot create and no log file keep it read-only.
+NPM_READ_ONLY = ['--logs-max=0', '--cache=/dev/null/buildfleet-mirror-audit']
+# The pip commands that resolve packages; [install] and the others may each override [global].
+PIP_COMMANDS = ('install', 'download', 'wheel')
+PIP_KEYS = ('index-url', 'extra-index-url', 'no-index')
+PIP_VARIABLES = dict(('PIP_' + key.upper().replace('-', '_'), key) for key in PIP_KEYS)
+UV_VARIABLES = ('UV_DEFAULT_INDEX', 'UV_INDEX_URL', 'UV_INDEX', 'UV_EXTRA_INDEX_URL')
+NPM_ENV_PREFIX = 'npm_config_'
+# The command that runs a client in a clean environment (no profile.d, no home), from /.
+CLEAN_SHELL = '/bin/sh', '-c', 'cd / && exec "$@"', 'sh'
+
+
+def python_policy(python):
+    """The python option checked (http allowed: the audit writes nothing) and normalised; PolicyError names it."""
+    index = validate_index_url(python.get('index_url'), 'python.index_url', allow_http=True)
+    return dict(
+        index_url=index,
+        extra_index_urls=validate_extra_index_urls(python.get('extra_index_urls') or [], 'python.extra_index_urls',
+                                                   index, allow_http=True),
+        uv=python.get('uv') is not False,
+        probe_package=validate_project_name(python.get('probe_package') or 'pip', 'python.probe_package'),
+        environment=bool(python.get('environment')),
+        systemd_units=_units(python.get('systemd_units'), 'python.systemd_units'))
+
+
+def node_policy(node):
+    """The node option checked and normalised, as :func:`python_policy`."""
+    scopes = validate_scopes(node.get('scopes') or {}, 'node.scopes', allow_http=True)
+    packages = node.get('scope_probe_packages') or {}
+    if not isinstance(packages, dict):
+        raise PolicyError('node.scope_probe_packages must be a mapping of scope to package, got %s'
+                          % redact_url(repr(packages)))
+    for scope, package in packages.items():
+        validate_scope(scope, 'node.scope_probe_packages key')
+        if scope not in scopes:
+            raise PolicyError('node.scope_probe_packages key %s is not a scope of node.scopes (%s)'
+                              % (scope, ', '.join(sorted(scopes)) or 'none'))
+        validate_package_name(package, 'node.scope_probe_packages[%s]' % scope)
+    return dict(
+        registry=validate_registry_url(node.get('registry'), 'node.registry', allow_http=True),
+        scopes=scopes,
+        probe_package=validate_package_name(node.get('probe_package') or 'npm', 'node.probe_package'),
+        scope_probe_packages=dict(packages),
+        environment=bool(node.get('environment')),
+        systemd_units=_units(node.get('systemd_units'), 'node.systemd_units'))
+
+
+def _units(units, name):
+    try:
+        return service_names(units or [], name)
+    except UnitNameError as error:
+        raise PolicyError(str(error)) from None
+
+
+def _same_url(first, second):
+    return isinstance(first, str) and isinstance(second, str) and first.rstrip('/') == second.rstrip('/')
+
+
+def _rc_error(rc, err):
+    return 'rc %s: %s' % (rc, ' '.join((err or '').split())[-300:])
+
+
+def _clean_run(view, argv):
+    """A client run with no environment but a PATH and a home that does not exist, from /."""
+    return view.run(['/usr/bin/env', '-i', 'HOME=' + NO_HOME, CLEAN_PATH] + list(CLEAN_SHELL) + list(argv))
+
+
+def login_environment(view):
+    """(the environment a login shell gets from /etc/profile.d, error)."""
+    rc, out, err = _login_shell_env(view)
+    return (parse_env_output(out), '') if rc == 0 else ({}, 'sh ' + _rc_error(rc, err))
+
+
+def service_environments(view, units):
+    """[(unit, environment, error)]: each unit's Environment= over the systemd manager's."""
+    systemctl = view.which('systemctl') if view.systemd_booted else None
+    if not systemctl or not units:
+        return []
+    rc, out, err = view.run([systemctl, 'show-environment'])
+    manager = parse_env_output(out) if rc == 0 else {}
+    found = []
+    for unit in units:
+        rc_unit, out, err_unit = view.run([systemctl, 'show', '--property=Environment', '--value', '--', unit])
+        values = dict(manager, **(parse_systemd_environment(out) if rc_unit == 0 else {}))
+        error = '' if rc == 0 and rc_unit == 0 else _rc_error(rc_unit or rc, err_unit or err)
+        found.append((unit, values, error))
+    return found
+
+
+class PackageConsumer(Consumer):
+    """A consumer of a package client: ``env_expected`` when the policy exports its variables to this source."""
+
+    def __init__(self, consumer_id, kind, source, values, env_expected=False, error='', environment=None):
+        Consumer.__init__(self, consumer_id, kind, source, values, error=error)
+        self.env_expected = env_expected
+        self.environment = environment or {}  # the variables of this source the client reads
+        self.judged = True
+
+
+def _judged(consumers):
+    """The consumers to judge: the global view, and each other one that differs from it or must carry variables.
+
+    A PAM session or a service that gets nothing of its own resolves what the global view resolves: one finding
+    (on the global view) says it, not one per source.
+    """
+    for consumer in consumers[1:]:
+        consumer.judged = bool(consumer.env_expected or consumer.error or consumer.environment
+                               or consumer.values != consumers[0].values)
+    return [consumer for consumer in consumers if consumer.judged]
+
+
+def _env_sources(view, policy, login_env, login_error):
+    """[(suffix, source, environment, env_expected, error)]: login shell, PAM, each service of the policy."""
+    expected = policy['environment']
+    sources = [('login-shell', '/etc/profile.d/*.sh', login_env, expected, login_error),
+               ('pam', '/etc/environment', parse_pam_environment(view.read('/etc/environment')), expected, '')]
+    for unit, values, error in service_environments(view, policy['systemd_units']):
+        sources.append(('unit:' + unit, 'systemctl show -p Environment %s' % unit, values, expected, error))
+    return sources
+
+
+# pip ---------------------------------------------------------------------------------------------------------
+
+def parse_pip_config_list(text):
+    """``pip config list``: ``section.key='value'`` lines (the value a Python literal) -> {section.key: value}."""
+    values = {}
+    for line in (text or '').splitlines():
+        key, sep, value = line.partition('=')
+        if not sep or '.' not in key:
+            continue
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            continue
+        if isinstance(value, str):
+            values[key] = value
+    return values
+
+
+def _index_keys(values):
+    return dict((key, value) for key, value in values.items() if key.rsplit('.', 1)[-1] in PIP_KEYS)
+
+
+def _truthy(value):
+    return str(value).strip().lower() in ('1', 'y', 'yes', 't', 'true', 'on')
+
+
+def pip_resolution(values, command='install'):
+    """(index or None for no-index, [extra indexes], where the index comes from) of ``pip <command>``.
+
+    pip reads ``[global]``, then ``[<command>]``, then its PIP_* variables (``:env:``), each over the one before.
+    """
+    def pick(name):
+        for section in (':env:', command, 'global'):
+            if '%s.%s' % (section, name) in values:
+                return values['%s.%s' % (section, name)], '%s.%s' % (section, name)
+        return None, None
+
+    no_index, where = pick('no-index')
+    extras = (pick('extra-index-url')[0] or '').split()
+    if no_index is not None and _truthy(no_index):
+        return None, extras, where
+    index, where = pick('index-url')
+    return (index or PYPI_DEFAULT_INDEX), extras, where or "pip's default"
+
+
+def _pip_argv(python3):
+    # -I: neither the working directory nor PYTHON* variables decide which pip runs.
+    return [python3, '-I', '-m', 'pip', 'config', 'list']
+
+
+def gather_pip(view, policy, login_env, login_error):
+    """The pip consumers: pip's global view (clean environment), then the login shell, PAM and services."""
+    python3 = view.which('python3')
+    if not python3:
+        return [PackageConsumer('pip:global', 'pip', 'not installed (no python3)', {})], False
+    rc, out, err = _clean_run(view, _pip_argv(python3))
+    if rc != 0 and 'No module named pip' in err:
+        return [PackageConsumer('pip:global', 'pip', 'not installed (%s has no pip)' % python3, {})], False
+    source = '%s -m pip config list' % python3
+    files = _index_keys(parse_pip_config_list(out)) if rc == 0 else {}
+    consumers = [PackageConsumer('pip:global', 'pip', source + ' (clean environment)', files,
+                                 error='' if rc == 0 else _rc_error(rc, err))]
+    for suffix, where, environment, expected, error in _env_sources(view, policy, login_env, login_error):
+        own = dict((name, value) for name, value in environment.items() if name in PIP_VARIABLES)
+        if suffix == 'login-shell':  # pip itself, in the login shell's environment
+            rc, out, err = _login_shell_env(view, _pip_argv(python3), ['HOME=' + NO_HOME])
+            values = _index_keys(parse_pip_config_list(out)) if rc == 0 else {}
+            error = error or ('' if rc == 0 else _rc_error(rc, err))
+            where = '%s, %s' % (where, source)
+        else:
+            values = dict(files, **dict((':env:.' + PIP_VARIABLES[name], value) for name, value in own.items()))
+        consumers.append(PackageConsumer('pip:' + suffix, 'pip', where, values, expected, error, own))
+    return consumers, True
+
+
+def check_pip(policy, consumers):
+    """python.missing_index and python.extra_index findings of the pip consumers."""
+    findings = []
+    wanted_extras = policy['extra_index_urls']
+    for consumer in _judged(consumers):
+        if consumer.error:
+            findings.append(_finding('python.missing_index', consumer, 'could not be read: %s' % consumer.error,
+                                     dict(source=consumer.source, error=consumer.error)))
+            continue
+        missing, foreign = [], []
+        install = pip_resolution(consumer.values, 'install')
+        for command in PIP_COMMANDS:
+            index, extras, where = pip_resolution(consumer.values, command)
+            if command != 'install' and (index, extras) == install[:2]:
+                continue
+            label = 'pip %s' % command
+            if index is None:
+                missing.append('%s uses no index (no-index, from %s)' % (label, where))
+            elif not _same_url(index, policy['index_url']):
+                missing.append('%s resolves %s (from %s), not %s' % (label, index, where, policy['index_url']))
+            lacking = [url for url in wanted_extras if not any(_same_url(url, seen) for seen in extras)]
+            if lacking:
+                missing.append('%s lacks the extra index %s' % (label, ', '.join(lacking)))
+            other = [url for url in extras if not any(_same_url(url, known)
+                                                      for known in wanted_extras + [policy['index_url']])]
+            if other:
+                foreign.append('%s also searches %s' % (label, ', '.join(other)))
+        if consumer.env_expected and 'PIP_INDEX_URL' not in consumer.environment:
+            missing.append('lacks PIP_INDEX_URL, which the policy exports')
+        evidence = dict(source=consumer.source, seen=consumer.values,
+                        policy=dict(index_url=policy['index_url'], extra_index_urls=wanted_extras))
+        if missing:
+            findings.append(_finding('python.missing_index', consumer, '; '.join(missing), evidence))
+        if foreign:
+            findings.append(_finding('python.extra_index', consumer, '; '.join(foreign) + ', which the policy does '
+                                     'not name: pip takes the best candidate of every index (dependency confusion)',
+                                     evidence))
+    return findings
+
+
+# uv ----------------------------------------------------------------------------------------------------------
+
+def uv_config_path(view, xdg_config_dirs=None):
+    """The system uv.toml uv reads: the first that exists of $XDG_CONFIG_DIRS/uv/uv.toml and /etc/uv/uv.toml."""
+    dirs = [item for item in (xdg_config_dirs or '/etc/xdg').split(':') if item]
+    for path in [os.path.join(item, 'uv', 'uv.toml') for item in dirs] + ['/etc/uv/uv.toml']:
+        if os.path.isfile(view.path(path)):
+            return path
+    return None
+
+
+def uv_file_values(text):
+    """The index settings of a uv.toml: ``index`` (default), ``index`` (others), ``index-url``, ``pip.index-url``."""
+    data = _toml(text)
+    if data is None:
+        return {}, 'no tomllib (Python 3.11 or newer) to read uv.toml'
+    if data == {} and text.strip():
+        return {}, 'uv.toml is not valid TOML'
+    values, others = {}, []
+    for entry in data.get('index') if isinstance(data.get('index'), list) else []:
+        if isinstance(entry, dict) and entry.get('default') is True:
+            values['index (default)'] = entry.get('url')
+        elif isinstance(entry, dict):
+            others.append(entry.get('url'))
+    if others:
+        values['index'] = others
+    for key in ('index-url', 'extra-index-url'):
+        if key in data:
+            values[key] = data[key]
+        if isinstance(data.get('pip'), dict) and key in data['pip']:
+            values['pip.' + key] = data['pip'][key]
+    return values, ''
+
+
+def uv_resolution(values, interface='project'):
+    """(the default index of uv, where from); ``interface`` 'pip' for ``uv pip``, whose [pip] table comes first."""
+    order = ['UV_DEFAULT_INDEX', 'UV_INDEX_URL'] + (['pip.index-url'] if interface == 'pip' else []) + [
+        'index (default)', 'index-url']
+    for key in order:
+        if values.get(key):
+            return values[key], key
+    return PYPI_DEFAULT_INDEX, "uv's default"
+
+
+def gather_uv(view, policy, login_env, login_error):
+    """The uv consumers, from the file uv reads and the variables of each source; uv itself has no config command."""
+    if not view.which('uv'):
+        return [PackageConsumer('uv:global', 'uv', 'not installed', {})], False
+    path = uv_config_path(view)
+    values, error = ({}, '') if path is None else uv_file_values(view.read(path) or '')
+    source = path or 'no uv.toml (%s/uv/uv.toml, /etc/uv/uv.toml)' % '/etc/xdg'
+    consumers = [PackageConsumer('uv:global', 'uv', source, values, error=error)]
+    for suffix, where, environment, expected, env_error in _env_sources(view, policy, login_env, login_error):
+        own = dict((name, value) for name, value in environment.items() if name in UV_VARIABLES)
+        consumers.append(PackageConsumer('uv:' + suffix, 'uv', '%s, %s' % (where, source), dict(values, **own),
+                                         expected, error or env_error, own))
+    return consumers, True
+
+
+def check_uv(policy, consumers):
+    findings = []
+    for consumer in _judged(consumers):
+        if consumer.error:
+            findings.append(_finding('uv.missing_index', consumer, 'could not be read: %s' % consumer.error,
+                                     dict(source=consumer.source, error=consumer.error)))
+            continue
+        missing = []
+        for interface, label in (('project', 'uv'), ('pip', 'uv pip')):
+            index, where = uv_resolution(consumer.values, interface)
+            if not _same_url(index, policy['index_url']) and (
+                    interface == 'project' or where == 'pip.index-url'):
+                missing.append('%s resolves %s (from %s), not %s' % (label, index, where, policy['index_url']))
+        if consumer.env_expected and 'UV_DEFAULT_INDEX' not in consumer.environment:
+            missing.append('lacks UV_DEFAULT_INDEX, which the policy exports')
+        if missing:
+            findings.append(_finding('uv.missing_index', consumer, '; '.join(missing), dict(
+                source=consumer.source, seen=consumer.values, policy=dict(index_url=policy['index_url']))))
+    return findings
+
+
+# npm ---------------------------------------------------------------------------------------------------------
+
+def parse_npm_config_get(text):
+    """``npm config get a b``: ``key=value`` lines; ``undefined`` is unset."""
+    values = {}
+    for line in (text or '').splitlines():
+        key, sep, value = line.partition('=')
+        if sep and key and value != 'undefined':
+            values[key.strip()] = value.strip()
+    return values
+
+
+def npm_env_values(environment):
+    """The npm settings of an environment: npm_config_<key> in any case, ``_`` inside the key read as ``-``."""
+    values = {}
+    for name, value in environment.items():
+        if name.lower().startswith(NPM_ENV_PREFIX) and len(name) > len(NPM_ENV_PREFIX):
+            key = name[len(NPM_ENV_PREFIX):]
+            values[(key[0] + key[1:].replace('_', '-')).lower()] = value
+    return values
+
+
+def gather_npm(view, policy, login_env, login_error):
+    npm = view.which('npm')
+    if not npm:
+        return [PackageConsumer('npm:global', 'npm', 'not installed', {})], False
+    argv = [npm, 'config', 'get', 'registry', 'globalconfig'] + [
+        '%s:registry' % scope for scope in policy['scopes']] + NPM_READ_ONLY
+    rc, out, err = _clean_run(view, argv)
+    files = parse_npm_config_get(out) if rc == 0 else {}
+    source = '%s config get (clean environment)' % npm
+    consumers = [PackageConsumer('npm:global', 'npm', source, files, error='' if rc == 0 else _rc_error(rc, err))]
+    for suffix, where, environment, expected, error in _env_sources(view, policy, login_env, login_error):
+        own = npm_env_values(environment)
+        if suffix == 'login-shell':  # npm itself, in the login shell's environment
+            rc, out, err = _login_shell_env(view, argv, ['HOME=' + NO_HOME])
+            values = parse_npm_config_get(out) if rc == 0 else {}
+            error = error or ('' if rc == 0 else _rc_error(rc, err))
+            where = '%s, %s config get' % (where, npm)
+        else:
+            values = dict(files, **dict((key, value) for key, value in own.items()
+                                        if key == 'registry' or key.endswith(':registry')))
+        consumers.append(PackageConsumer('npm:' + suffix, 'npm', where, values, expected, error, own))
+    return consumers, True
+
+
+def check_npm(policy, consumers):
+    findings = []
+    for consumer in _judged(consumers):
+        if consumer.error:
+            findings.append(_finding('npm.missing_registry', consumer, 'could not be read: %s' % consumer.error,
+                                     dict(source=consumer.source, error=consumer.error)))
+            continue
+        registry = consumer.values.get('registry') or NPM_DEFAULT_REGISTRY
+        missing = []
+        if not _same_url(registry, policy['registry']):
+            missing.append('npm resolves %s, not %s' % (registry, policy['registry']))
+        if consumer.env_expected and 'registry' not in consumer.environment:
+            missing.append('lacks npm_config_registry, which the policy exports')
+        evidence = dict(source=consumer.source, seen=consumer.values,
+                        policy=dict(registry=policy['registry'], scopes=policy['scopes']))
+        if missing:
+            findings.append(_finding('npm.missing_registry', consumer, '; '.join(missing), evidence))
+        scopes = []
+        for scope, url in policy['scopes'].items():
+            seen = consumer.values.get('%s:registry' % scope) or registry
+            if not _same_url(seen, url):
+                scopes.append('%s packages come from %s, not %s' % (scope, seen, url))
+        if scopes:
+            findings.append(_finding('npm.missing_scope', consumer, '; '.join(scopes), evidence))
+    return findings
+
+
+def check_packages(view, python, node):
+    """(consumers, findings, checks run) of the Python and Node clients; a client not installed is listed as such."""
+    consumers, findings, checks = [], [], []
+    login_env, login_error = login_environment(view) if (python or node) else ({}, '')
+    if python:
+        pip_consumers, installed = gather_pip(view, python, login_env, login_error)
+        consumers += [consumer.record() for consumer in pip_consumers]
+        if installed:
+            findings += check_pip(python, pip_consumers)
+            checks += ['python.missing_index', 'python.extra_index']
+        if python['uv']:
+            uv_consumers, installed = gather_uv(view, python, login_env, login_error)
+            consumers += [consumer.record() for consumer in uv_consumers]
+            if installed:
+                findings += check_uv(python, uv_consumers)
+                checks.append('uv.missing_index')
+    if node:
+        npm_consumers, installed = gather_npm(view, node, login_env, login_error)
+        consumers += [consumer.record() for consumer in npm_consumers]
+        if installed:
+            findings += check_npm(node, npm_consumers)
+            checks += ['npm.missing_registry'] + (['npm.missing_scope'] if node['scopes'] else [])
+    return consumers, findings, checks
+
+
+# ---------------------------------------------------------------------------
 # The mirrors, probed from the host
 # ---------------------------------------------------------------------------
 
@@ -589,10 +1030,34 @@ def go_probe_credentials(credentials, go):
     return validate_go_credentials(credentials, policy_targets(go['environment']), 'credentials')
 
 
-def probe_mirrors(fetch, go, docker, timeout=5.0, slow_ms=DEFAULT_SLOW_MS, credentials=None):
+def package_probes(python, node):
+    """mirror_check's pypi_indexes and npm_registries of the policy (checked by mirror_check's rules), and packages.
+
+    The main index first, then each extra index; the main registry with its probe package, then each scope's
+    registry with its own probe package (else the main one), each pair once.
+    """
+    pypi, npm = [], []
+    if python:
+        pypi = parse_pypi_indexes([python['index_url']] + python['extra_index_urls'])
+    if node:
+        wanted = [node['registry']] + [dict(url=url, package=node['scope_probe_packages'].get(scope))
+                                       for scope, url in node['scopes'].items()]
+        pairs = []
+        for item in wanted:
+            pair = (item, None) if isinstance(item, str) else (item['url'], item['package'])
+            if (pair[0], pair[1] or node['probe_package']) not in [(url, package or node['probe_package'])
+                                                                    for url, package in pairs]:
+                pairs.append(pair)
+        npm = parse_npm_registries([url if package is None else dict(url=url, package=package)
+                                    for url, package in pairs], node['probe_package'])
+    return pypi, npm
+
+
+def probe_mirrors(fetch, go, docker, timeout=5.0, slow_ms=DEFAULT_SLOW_MS, credentials=None, python=None, node=None):
     """(probes, findings) of every mirror of the policy; a public upstream is never contacted.
 
     ``credentials``: the result of :func:`go_probe_credentials`; the Go probes send them as mirror_check does.
+    ``python`` and ``node``: :func:`python_policy` and :func:`node_policy` results, or None.
     """
     goproxy_urls, sumdb = [], None
     if go:
@@ -606,18 +1071,25 @@ def probe_mirrors(fetch, go, docker, timeout=5.0, slow_ms=DEFAULT_SLOW_MS, crede
     if docker:
         registry_urls = list(docker.get('registry_mirrors') or [])
         registries = dict(docker.get('registries') or {})
-    if not (goproxy_urls or sumdb or registry_urls or registries):
+    pypi_indexes, npm_registries = package_probes(python, node)
+    if not (goproxy_urls or sumdb or registry_urls or registries or pypi_indexes or npm_registries):
         return [], []
     report = check_mirrors(fetch, goproxy_urls=goproxy_urls, probe_module=(go or {}).get('probe_module') or None,
                            sumdb=sumdb, registry_urls=registry_urls, registries=registries, timeout=timeout,
-                           credentials=credentials)
+                           credentials=credentials, pypi_indexes=pypi_indexes, npm_registries=npm_registries,
+                           pypi_project=(python or {}).get('probe_package') or 'pip',
+                           npm_package=(node or {}).get('probe_package') or 'npm')
     probes, findings = [], []
     for item in report['probes']:
         probe = dict(url=redact_url(item['url']), kind=item['kind'], registry=item.get('registry'),
                      reachable=bool(item['reachable']), status=item.get('status'),
                      latency_ms=item.get('latency_ms'), reason=redact_url(item.get('error') or ''))
+        if 'package' in item:  # pypi and npm probes: the project or package the index had to serve
+            probe['package'] = item['package']
         probes.append(probe)
         where = ' for %s' % probe['registry'] if probe['registry'] else ''
+        if probe.get('package'):
+            where = ' (asked for %s)' % probe['package']
         if not probe['reachable']:
             findings.append(_finding('mirror.down', None, '%s mirror %s%s is down: %s'
                                      % (probe['kind'], probe['url'], where, probe['reason']), probe))
@@ -631,7 +1103,8 @@ def probe_mirrors(fetch, go, docker, timeout=5.0, slow_ms=DEFAULT_SLOW_MS, crede
 # The record
 # ---------------------------------------------------------------------------
 
-def audit(view, go=None, docker=None, fetch=None, timeout=5.0, slow_ms=DEFAULT_SLOW_MS, credentials=None):
+def audit(view, go=None, docker=None, fetch=None, timeout=5.0, slow_ms=DEFAULT_SLOW_MS, credentials=None,
+          python=None, node=None):
     """The host record (schema 1): consumers, probes, the checks run and the findings, secrets redacted.
 
     ``go``: {'environment': the GO* dict the go_policy writer takes, 'profile_d', 'etc_environment',
@@ -640,21 +1113,28 @@ def audit(view, go=None, docker=None, fetch=None, timeout=5.0, slow_ms=DEFAULT_S
     'containerd', 'containerd_certs_dir', 'containers_registries_conf', 'containers_dropin'}; either may be None.
     ``fetch``: _probe's fetcher (with the CAs the probes trust); None skips the probes.
     ``credentials``: go_proxy_credentials' list for the Go probes (checked here first), or None.
+    ``python``: {'index_url', 'extra_index_urls', 'uv', 'probe_package', 'environment', 'systemd_units'};
+    ``node``: {'registry', 'scopes', 'probe_package', 'scope_probe_packages', 'environment', 'systemd_units'};
+    either may be None (not audited).
     """
     consumers, findings, checks = [], [], []
     if go and not (go.get('environment') or {}).get('GOPROXY'):
         raise PolicyError('go.environment must hold GOPROXY (the go_environment filter of the policy)')
     credentials = go_probe_credentials(credentials, go)
+    python = python_policy(python) if python else None
+    node = node_policy(node) if node else None
+    package_probes(python, node)  # a bad index or registry is refused before anything is read
     # The probes wait on the network while the files and commands are read: one round costs about one timeout.
     pool = ThreadPoolExecutor(max_workers=1)
-    probing = pool.submit(probe_mirrors, fetch, go, docker, timeout, slow_ms, credentials) if fetch is not None else None
+    probing = pool.submit(probe_mirrors, fetch, go, docker, timeout, slow_ms, credentials, python,
+                          node) if fetch is not None else None
     try:
-        return _audit_host(view, go, docker, probing, consumers, findings, checks)
+        return _audit_host(view, go, docker, probing, consumers, findings, checks, python, node)
     finally:
         pool.shutdown(wait=True)
 
 
-def _audit_host(view, go, docker, probing, consumers, findings, checks):
+def _audit_host(view, go, docker, probing, consumers, findings, checks, python=None, node=None):
     if go:
         environment = go['environment']
         go_consumers = gather_go(view, go)
@@ -666,6 +1146,11 @@ def _audit_host(view, go, docker, probing, consumers, findings, checks):
         consumers += docker_consumers
         findings += docker_findings
         checks += [check for check in docker_checks if check not in checks]
+    if python or node:
+        package_consumers, package_findings, package_checks = check_packages(view, python, node)
+        consumers += package_consumers
+        findings += package_findings
+        checks += package_checks
     probes = []
     if probing is not None:
         probes, probe_findings = probing.result()

@@ -32,8 +32,10 @@ REPORT_FILES = (('json', 'report.json'), ('junit', 'report.xml'), ('html', 'inde
 # (a newer module) comes after them, sorted.
 KNOWN_CHECKS = (
     'go.missing_value', 'go.override_weakens', 'go.upstream_fallback',
-    'docker.not_applied', 'docker.unproven', 'docker.upstream_fallback',
+    'docker.missing_mirror', 'docker.not_applied', 'docker.unproven', 'docker.upstream_fallback',
     'containerd.missing_mirror', 'containers.missing_mirror',
+    'python.missing_index', 'python.extra_index', 'uv.missing_index',
+    'npm.missing_registry', 'npm.missing_scope',
     'mirror.down', 'mirror.slow',
 )
 

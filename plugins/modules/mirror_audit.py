@@ -12,9 +12,9 @@ short_description: Audit, read-only, whether every consumer of a host gets the p
 version_added: 0.2.0
 description:
   - Reads, in one round and without changing anything, what each consumer on the host really gets of the Go module
-    policy and of the registry mirrors, probes every mirror of the policy from the host, and returns one record
-    (RV(audit)) with the consumers, the probes, the checks run and the findings, each with a severity and its
-    evidence. The P(buildfleet.mirrors.mirror_audit_report#module) action writes the fleet's report from these records.
+    policy, of the registry mirrors, of the Python index and of the npm registry, probes every mirror of the policy
+    from the host, and returns one record (RV(audit)) with the consumers, the probes, the checks run and the
+    findings, each with a severity and its evidence. The P(buildfleet.mirrors.mirror_audit_report#module) action writes the fleet's report from these records.
   - "Go consumers: the login shell (C(/etc/profile.d/*.sh) sourced in order by a plain C(sh) with a clean environment,
     as C(/etc/profile) does), PAM sessions (C(/etc/environment) read as pam_env reads it), the systemd manager
     (C(systemctl show-environment)) and each service of O(go.systemd_units) (C(systemctl show -p Environment), over
@@ -24,10 +24,25 @@ description:
   - "Registry consumers: C(daemon.json) against what dockerd runs with (C(docker info)), containerd's
     C(certs.d/<registry>/hosts.toml) and the containers drop-in against what the collection's renderers make of the
     policy."
+  - "Python and Node consumers (with O(python) and O(node)): pip's global view (C(python3 -I -m pip config list) with
+    no environment and a home that does not exist, so only the global and site files count) and pip in the login
+    shell's environment; uv's system C(uv.toml) (the first of C($XDG_CONFIG_DIRS/uv/uv.toml) and
+    C(/etc/uv/uv.toml), read with tomllib) with the C(UV_*) index variables of each source; C(npm config get
+    registry globalconfig @scope:registry...) with no environment, and npm in the login shell's environment. PAM
+    sessions (C(PIP_*), C(UV_*), C(npm_config_*) of C(/etc/environment)) and the services of O(python.systemd_units)
+    and O(node.systemd_units) get the global view under their own variables. A source that sets nothing of its
+    own and must carry nothing is listed but judged once, through the global view."
+  - "A client that is not installed (no C(python3) or no pip module, no C(uv), no C(npm)) is listed as a consumer
+    whose source says so, and its checks are not run on that host (the report shows them as not run): it is not
+    a finding."
   - "Check ids (stable): V(go.missing_value), V(go.override_weakens), V(go.upstream_fallback) (a C(GOPROXY) with
     C(direct) or C(proxy.golang.org) where the policy has neither, also when it ends a user's value),
     V(docker.missing_mirror), V(docker.not_applied), V(docker.unproven), V(docker.upstream_fallback),
-    V(containerd.missing_mirror), V(containers.missing_mirror), V(mirror.down), V(mirror.slow)."
+    V(containerd.missing_mirror), V(containers.missing_mirror), V(python.missing_index) (pip resolves another index,
+    pypi.org by default, or no index, or lacks an extra index of the policy, or lacks C(PIP_INDEX_URL) where the
+    policy exports it), V(python.extra_index) (pip also searches an index the policy does not name: pip takes the
+    best candidate of every index, the door to dependency confusion), V(uv.missing_index), V(npm.missing_registry),
+    V(npm.missing_scope), V(mirror.down), V(mirror.slow)."
   - Never contacts a public upstream. A GOPROXY entry that names C(proxy.golang.org) and a GOSUMDB given by its name
     only (the public checksum database) are not probed.
 author:
@@ -114,6 +129,73 @@ options:
         description: Whether the policy writes the containers drop-in (then it is checked).
         type: bool
         default: false
+  python:
+    description:
+      - The Python index policy (the C(python_mirrors) role's variables). Leave it unset to skip the pip and uv
+        checks. URLs are checked as pip's index URLs (http is accepted, since the audit writes nothing) and never
+        carry credentials.
+    type: dict
+    suboptions:
+      index_url:
+        description: The simple index every install must use (C(python_mirrors_index_url)).
+        type: str
+        required: true
+      extra_index_urls:
+        description: The further indexes of the policy; any other index pip searches is a V(python.extra_index)
+          finding.
+        type: list
+        elements: str
+        default: []
+      uv:
+        description: Whether the policy covers uv (then, where uv is installed, its default index is checked).
+        type: bool
+        default: true
+      probe_package:
+        description: The project each index must list (C(<index>/<project>/) answers 200 with a simple-API page).
+        type: str
+        default: pip
+      environment:
+        description: Whether the policy exports C(PIP_INDEX_URL) and C(UV_DEFAULT_INDEX) (then the login shell, PAM
+          sessions and the services of O(python.systemd_units) must carry them).
+        type: bool
+        default: false
+      systemd_units:
+        description: The services that get the variables in a drop-in.
+        type: list
+        elements: str
+        default: []
+  node:
+    description:
+      - The npm registry policy (the C(node_mirrors) role's variables). Leave it unset to skip the npm checks.
+    type: dict
+    suboptions:
+      registry:
+        description: The registry every install must use (C(node_mirrors_registry)).
+        type: str
+        required: true
+      scopes:
+        description: C(@scope) to the registry of that scope's packages; each is a V(npm.missing_scope) check.
+        type: dict
+        default: {}
+      probe_package:
+        description: The package the registry must serve (C(<registry>/<package>) answers 200 with a packument).
+        type: str
+        default: npm
+      scope_probe_packages:
+        description: C(@scope) to the package its registry is asked for; a scope without one is asked for
+          O(node.probe_package).
+        type: dict
+        default: {}
+      environment:
+        description: Whether the policy exports C(npm_config_registry) (then the login shell, PAM sessions and the
+          services of O(node.systemd_units) must carry it).
+        type: bool
+        default: false
+      systemd_units:
+        description: The services that get the variable in a drop-in.
+        type: list
+        elements: str
+        default: []
   slow_ms:
     description: A mirror answering later than this many milliseconds is a V(mirror.slow) finding.
     type: float
@@ -180,7 +262,10 @@ attributes:
 notes:
   - Run it as root (C(become)), so that every user's home and the engine can be read. It takes no lock and writes no
     file; the only processes it starts are C(sh) (sourcing C(/etc/profile.d)), C(systemctl show),
-    C(systemctl show-environment), C(go env -json) and C(docker info).
+    C(systemctl show-environment), C(go env -json), C(docker info), C(python3 -I -m pip config list) and
+    C(npm config get) (with C(--logs-max=0) and a cache directory it cannot create, so that npm writes nothing).
+  - Users' own C(pip.conf), C(.npmrc) and C(uv.toml) files, and a project's, are not read; the Python and Node checks
+    are about what the host gives every user.
 seealso:
   - module: buildfleet.mirrors.mirror_check
   - module: buildfleet.mirrors.mirror_audit_report
@@ -200,6 +285,18 @@ EXAMPLES = r"""
     slow_ms: 300
   register: buildfleet_audit_host
 
+- name: Audit pip, uv and npm against the Python index and the npm registry of the policy
+  become: true
+  buildfleet.mirrors.mirror_audit:
+    python:
+      index_url: https://pypi.corp.example/simple/
+      probe_package: pip
+    node:
+      registry: https://npm.corp.example/
+      scopes: {"@corp": "https://npm.corp.example/corp/"}
+      scope_probe_packages: {"@corp": "@corp/tool"}
+  register: buildfleet_audit_packages
+
 - name: Show the findings
   ansible.builtin.debug:
     msg: "{{ buildfleet_audit_host.audit.findings | map(attribute='summary') }}"
@@ -218,11 +315,14 @@ audit:
     consumers:
       description: "Each consumer: C(id) (V(go:login-shell), V(go:pam), V(go:systemd-manager), V(go:unit:<unit>),
         V(go:user:<name>), V(go:root), V(go:goroot-env), V(docker:daemon), V(containerd:<registry>),
-        V(containers:<registry>)), C(kind), C(source) (a file or a command) and C(values)."
+        V(containers:<registry>), and for each of the clients V(pip), V(uv) and V(npm): V(<client>:global),
+        V(<client>:login-shell), V(<client>:pam), V(<client>:unit:<unit>)), C(kind), C(source) (a file or a command;
+        V(not installed ...) for a client the host lacks) and C(values)."
       type: list
       elements: dict
     probes:
-      description: "Each mirror probed: C(url), C(kind), C(registry), C(reachable), C(status), C(latency_ms), C(reason)."
+      description: "Each mirror probed: C(url), C(kind), C(registry), C(reachable), C(status), C(latency_ms), C(reason);
+        probes of kind V(pypi) and V(npm) also C(package), the project or package asked for."
       type: list
       elements: dict
     checks:
@@ -278,10 +378,15 @@ def _hide_secrets(module):
             pieces += [value] + value.replace('|', ',').replace(' ', ',').split(',')
     docker = module.params['docker'] or {}
     pieces += list(docker.get('registry_mirrors') or [])
+    python = module.params['python'] or {}
+    pieces += [python.get('index_url')] + list(python.get('extra_index_urls') or [])
+    node = module.params['node'] or {}
+    pieces += [node.get('registry')] + list((node.get('scopes') or {}).values())
     for registry, urls in (docker.get('registries') or {}).items():
         pieces += [registry] + [url for url in urls or [] if isinstance(url, str)]
     for piece in pieces:
-        module.no_log_values.update(url_secrets(piece))
+        if isinstance(piece, str):
+            module.no_log_values.update(url_secrets(piece))
 
 
 def main():
@@ -307,6 +412,22 @@ def main():
                 containerd_certs_dir=dict(type='path', default='/etc/containerd/certs.d'),
                 containers_registries_conf=dict(type='bool', default=False),
             )),
+            python=dict(type='dict', options=dict(
+                index_url=dict(type='str', required=True),
+                extra_index_urls=dict(type='list', elements='str', default=[]),
+                uv=dict(type='bool', default=True),
+                probe_package=dict(type='str', default='pip'),
+                environment=dict(type='bool', default=False),
+                systemd_units=dict(type='list', elements='str', default=[]),
+            )),
+            node=dict(type='dict', options=dict(
+                registry=dict(type='str', required=True),
+                scopes=dict(type='dict', default={}),
+                probe_package=dict(type='str', default='npm'),
+                scope_probe_packages=dict(type='dict', default={}),
+                environment=dict(type='bool', default=False),
+                systemd_units=dict(type='list', elements='str', default=[]),
+            )),
             slow_ms=dict(type='float', default=500),
             timeout=dict(type='float', default=5),
             probe=dict(type='bool', default=True),
@@ -319,7 +440,7 @@ def main():
                 password=dict(type='str', required=True, no_log=True),
             )),
         ),
-        required_one_of=[('go', 'docker')],
+        required_one_of=[('go', 'docker', 'python', 'node')],
         supports_check_mode=True,
     )
     _hide_secrets(module)
@@ -348,7 +469,8 @@ def main():
         fetch = HttpFetcher(context, user_agent=USER_AGENT)
     try:
         record = audit(HostView(), go=params['go'], docker=params['docker'], fetch=fetch,
-                       timeout=params['timeout'], slow_ms=params['slow_ms'], credentials=params['credentials'])
+                       timeout=params['timeout'], slow_ms=params['slow_ms'], credentials=params['credentials'],
+                       python=params['python'], node=params['node'])
     except PolicyError as error:
         module.fail_json(msg=redact_url(to_native(error)))
     found = counts(record)

@@ -85,9 +85,10 @@ notes:
   - A host is compliant when it was audited and has no finding of any severity (V(info) included); C(fail_on)
     decides only whether the run fails.
   - 'The check ids the matrix shows first, in this order: C(go.missing_value), C(go.override_weakens),
-    C(go.upstream_fallback), C(docker.not_applied), C(docker.unproven), C(docker.upstream_fallback),
-    C(containerd.missing_mirror), C(containers.missing_mirror), C(mirror.down), C(mirror.slow); any other id
-    follows, sorted.'
+    C(go.upstream_fallback), C(docker.missing_mirror), C(docker.not_applied), C(docker.unproven),
+    C(docker.upstream_fallback), C(containerd.missing_mirror), C(containers.missing_mirror), C(python.missing_index),
+    C(python.extra_index), C(uv.missing_index), C(npm.missing_registry), C(npm.missing_scope), C(mirror.down),
+    C(mirror.slow); any other id follows, sorted.'
 seealso:
   - module: buildfleet.mirrors.mirror_audit
 """

@@ -403,12 +403,22 @@ def test_write_report_makes_dest_replaces_only_its_files_and_says_what_changed(t
 
 def test_the_known_check_ids_are_those_of_the_contract():
     assert report_utils.KNOWN_CHECKS == (
-        'go.missing_value', 'go.override_weakens', 'go.upstream_fallback', 'docker.not_applied', 'docker.unproven',
-        'docker.upstream_fallback', 'containerd.missing_mirror', 'containers.missing_mirror', 'mirror.down',
-        'mirror.slow')
+        'go.missing_value', 'go.override_weakens', 'go.upstream_fallback', 'docker.missing_mirror',
+        'docker.not_applied', 'docker.unproven', 'docker.upstream_fallback', 'containerd.missing_mirror',
+        'containers.missing_mirror', 'python.missing_index', 'python.extra_index', 'uv.missing_index',
+        'npm.missing_registry', 'npm.missing_scope', 'mirror.down', 'mirror.slow')
     assert re.search(r'C\(go.missing_value\), C\(go.override_weakens\)',
                      open(os.path.join(os.path.dirname(report_utils.__file__), '..', 'modules',
                                        'mirror_audit_report.py')).read())
+
+
+def test_every_check_of_the_audit_module_is_known_to_the_report_in_the_same_order():
+    from ansible_collections.buildfleet.mirrors.plugins.module_utils._audit import CHECKS
+
+    assert report_utils.KNOWN_CHECKS == tuple(CHECKS)
+    doc = open(os.path.join(os.path.dirname(report_utils.__file__), '..', 'modules', 'mirror_audit_report.py')).read()
+    listed = re.search(r'The check ids the matrix shows first, in this order: (.*?); any other id', doc, re.S).group(1)
+    assert re.findall(r'C\(([a-z.]+_?[a-z_]*)\)', listed) == list(CHECKS)
 
 
 def test_the_fast_path_of_redaction_skips_only_strings_redact_url_leaves_alone():
