@@ -360,6 +360,9 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._audit import (
     HostView,
     audit,
     counts,
+    node_policy,
+    package_probes,
+    python_policy,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._certificates import validate_ca_bundle
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._probe import HttpFetcher
@@ -448,6 +451,12 @@ def main():
     if params['timeout'] <= 0 or params['slow_ms'] < 0:
         module.fail_json(msg='timeout must be more than 0 and slow_ms at least 0, got timeout=%s slow_ms=%s'
                          % (params['timeout'], params['slow_ms']))
+    try:
+        # Their messages quote values through the rules' own masking; '@' is part of a scope, not userinfo.
+        package_probes(python_policy(params['python']) if params['python'] else None,
+                       node_policy(params['node']) if params['node'] else None)
+    except PolicyError as error:
+        module.fail_json(msg=to_native(error))
     ca_pem = None
     try:
         if params['ca_data'] and params['ca_data'].strip():

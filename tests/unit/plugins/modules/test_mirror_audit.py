@@ -53,3 +53,40 @@ def test_bad_options_name_the_option(tmp_path):
     assert run.rc != 0 and 'timeout' in run.result['msg']
     run = run_collection_module('mirror_audit', tmp_path, dict(slow_ms=3))
     assert run.rc != 0 and 'go, docker' in run.result['msg']
+
+
+def test_the_python_and_node_options_as_ansible_passes_them(tmp_path):
+    """This machine's pip and npm do not get a policy for 127.0.0.1: findings, never a failure; probes answer."""
+    import json
+
+    simple = json.dumps({'meta': {'api-version': '1.1'}, 'name': 'pip', 'files': [
+        {'filename': 'pip-24.0-py3-none-any.whl', 'url': 'pip.whl', 'hashes': {}}]}).encode()
+    server = MirrorServer({
+        '/simple/pip/': Answer(200, {'Content-Type': 'application/vnd.pypi.simple.v1+json'}, simple),
+        '/npm': Answer(200, {'Content-Type': 'application/json'}, b'{"name": "npm", "versions": {"1.0.0": {}}}'),
+    })
+    try:
+        run = run_collection_module('mirror_audit', tmp_path, dict(
+            python=dict(index_url=server.url + '/simple/', uv=False),
+            node=dict(registry=server.url + '/', scopes={'@corp': server.url + '/'}), timeout=3, slow_ms=10000),
+            check_mode=True)
+    finally:
+        server.close()
+    assert run.rc == 0, run.stdout
+    record = run.result['audit']
+    assert not data_keys(record) & STATUS_KEYS
+    assert [(probe['kind'], probe['package'], probe['reachable']) for probe in record['probes']] == [
+        ('pypi', 'pip', True), ('npm', 'npm', True)]
+    ids = [consumer['id'] for consumer in record['consumers']]
+    assert ids[0] == 'pip:global' and 'npm:global' in ids
+    assert {'python.missing_index', 'npm.missing_registry'} <= set(finding['check'] for finding in record['findings'])
+
+
+def test_bad_python_and_node_options_name_the_option(tmp_path):
+    run = run_collection_module('mirror_audit', tmp_path, dict(
+        python=dict(index_url='https://ci:%s@pypi.corp.example/simple/' % SECRET)))
+    assert run.rc != 0 and 'python.index_url' in run.result['msg']
+    assert SECRET not in run.stdout
+    run = run_collection_module('mirror_audit', tmp_path, dict(node=dict(registry='https://npm.corp.example/',
+                                                                         scopes={'corp': 'https://x.example/'})))
+    assert run.rc != 0 and 'node.scopes' in run.result['msg']
