@@ -47,9 +47,39 @@ def validate_ca_certificates(value, name=None, now=None):
     return validate_ca_bundle(value, name, now)
 
 
+def probe_ca_data(ca_trust_certificates, docker_mirrors_ca_certificates=None, ca_trust=True, docker=True, now=None):
+    """The PEM text the probes trust in addition to the system's store: each CA about to be trusted, once.
+
+    ``ca_trust``: whether the ca_trust role installs ``ca_trust_certificates`` on this run (on, state present);
+    ``docker``: whether docker_mirrors runs, whose own CAs are ``docker_mirrors_ca_certificates`` (PEM text) or, when
+    it is None (its default), ``ca_trust_certificates``. Every certificate is validated as
+    :func:`validate_ca_certificates` does; the result is '' when there is none.
+    """
+    certificates = []
+    if ca_trust and ca_trust_certificates:
+        certificates += validate_ca_certificates(ca_trust_certificates, 'ca_trust_certificates', now)['certificates']
+    if docker and isinstance(docker_mirrors_ca_certificates, str) and docker_mirrors_ca_certificates.strip():
+        certificates += validate_ca_certificates(docker_mirrors_ca_certificates, 'docker_mirrors_ca_certificates',
+                                                 now)['certificates']
+    elif docker and docker_mirrors_ca_certificates is None and ca_trust_certificates:
+        certificates += validate_ca_certificates(ca_trust_certificates, 'ca_trust_certificates', now)['certificates']
+    seen, pem = set(), []
+    for certificate in certificates:
+        if certificate['sha256_fingerprint'] not in seen:
+            seen.add(certificate['sha256_fingerprint'])
+            pem.append(certificate['pem'])
+    return ''.join(pem)
+
+
 @policy_errors_as_filter_errors
 def validate_ca_certificates_filter(value, name=None, now=None):
     return validate_ca_certificates(value, name, now)
+
+
+@policy_errors_as_filter_errors
+def probe_ca_data_filter(ca_trust_certificates, docker_mirrors_ca_certificates=None, ca_trust=True, docker=True,
+                         now=None):
+    return probe_ca_data(ca_trust_certificates, docker_mirrors_ca_certificates, ca_trust, docker, now)
 
 
 class FilterModule:
@@ -57,5 +87,6 @@ class FilterModule:
 
     def filters(self):
         return {
+            'probe_ca_data': probe_ca_data_filter,
             'validate_ca_certificates': validate_ca_certificates_filter,
         }

@@ -977,13 +977,12 @@ def check_npm(policy, consumers):
                         policy=dict(registry=policy['registry'], scopes=policy['scopes']))
         if missing:
             findings.append(_finding('npm.missing_registry', consumer, '; '.join(missing), evidence))
-        scopes = []
+        # One finding per scope: a '@' after a URL in the same line would read as that URL's user info.
         for scope, url in policy['scopes'].items():
             seen = consumer.values.get('%s:registry' % scope) or registry
             if not _same_url(seen, url):
-                scopes.append('%s packages come from %s, not %s' % (scope, seen, url))
-        if scopes:
-            findings.append(_finding('npm.missing_scope', consumer, '; '.join(scopes), evidence))
+                findings.append(_finding('npm.missing_scope', consumer, '%s packages come from %s, not %s'
+                                         % (scope, seen, url), dict(evidence, scope=scope)))
     return findings
 
 

@@ -384,6 +384,8 @@ def render_latency_svg(report):
             probe = item
             url = str(probe.get('url', ''))
             label = '%s %s' % (probe.get('kind', ''), url)
+            if probe.get('package'):  # an index or registry is probed once per package: tell them apart
+                label += ' (%s)' % probe['package']
             parts.append('<text class="chart-label" x="16" y="%d"><title>%s</title>%s</text>'
                          % (y + 14, _e(label), _e(_shorten(label, 52))))
             latency = probe.get('latency_ms')
@@ -628,13 +630,14 @@ def _host_html(index, host, entry, summary_entry):
     parts.append('</details>')
     parts.append('<details><summary>%d mirror probes</summary>' % len(entry['probes']))
     if entry['probes']:
-        parts.append('<table class="probes"><thead><tr><th>url</th><th>kind</th><th>registry</th><th>reachable</th>'
-                     '<th>status</th><th>latency (ms)</th><th>reason</th></tr></thead><tbody>')
+        parts.append('<table class="probes"><thead><tr><th>url</th><th>kind</th><th>registry or package</th>'
+                     '<th>reachable</th><th>status</th><th>latency (ms)</th><th>reason</th></tr></thead><tbody>')
         for probe in entry['probes']:
             latency = probe.get('latency_ms')
             parts.append('<tr><td><code>%s</code></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
                          '<td>%s</td></tr>' % tuple(_e(value) for value in (
-                             probe.get('url', ''), probe.get('kind', ''), probe.get('registry') or '\u2014',
+                             probe.get('url', ''), probe.get('kind', ''),
+                             probe.get('registry') or probe.get('package') or '\u2014',
                              'yes' if probe.get('reachable') else 'no',
                              probe.get('status') if probe.get('status') is not None else '\u2014',
                              '%.1f' % latency if isinstance(latency, (int, float)) and not isinstance(latency, bool)

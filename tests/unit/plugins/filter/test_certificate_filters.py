@@ -31,7 +31,7 @@ def refused(*args, **kwargs):
 
 
 def test_the_plugin_offers_the_filter():
-    assert sorted(FILTERS) == ['validate_ca_certificates']
+    assert sorted(FILTERS) == ['probe_ca_data', 'validate_ca_certificates']
 
 
 def test_the_shape_follows_the_variable(pki):
@@ -133,3 +133,42 @@ def test_the_filter_is_documented(ansible_cli):
     assert doc['doc']['name'] == 'validate_ca_certificates'
     assert sorted(doc['doc']['options']) == ['_input', 'name', 'now']
     assert doc['examples'] and doc['return']['_value']['type'] == 'dict'
+
+
+PROBE_CA_DATA = FILTERS['probe_ca_data']
+
+
+def test_probe_ca_data_takes_each_ca_about_to_be_trusted_once(pki):
+    root, intermediate = pki.run('x509', '-in', 'root.pem'), pki.run('x509', '-in', 'intermediate.pem')
+    trusted = [{'name': 'corp-root', 'content': pki.text('root')}]
+    # ca_trust's certificates, and docker_mirrors' default (null: the same ones), once.
+    assert PROBE_CA_DATA(trusted, None, True, True, LATER) == root
+    # docker_mirrors' own text adds its certificates; the root given twice is kept once.
+    both = pki.text('intermediate') + pki.text('root')
+    assert PROBE_CA_DATA(trusted, both, True, True, LATER) == root + intermediate
+    # ca_trust off (or absent): docker_mirrors still trusts the ca_trust certificates by default.
+    assert PROBE_CA_DATA(trusted, None, False, True, LATER) == root
+    assert PROBE_CA_DATA(trusted, pki.text('intermediate'), False, True, LATER) == intermediate
+    # Neither role: nothing; docker_mirrors' blank text is no certificate.
+    assert PROBE_CA_DATA(trusted, None, False, False, LATER) == ''
+    assert PROBE_CA_DATA([], '  \n', True, True, LATER) == ''
+    assert PROBE_CA_DATA(None, None, True, True, LATER) == ''
+
+
+def test_probe_ca_data_refuses_as_the_validation_does(pki):
+    with pytest.raises(AnsibleFilterError) as caught:
+        PROBE_CA_DATA([{'name': 'a', 'content': pki.text('leaf')}], None, True, False, LATER)
+    assert caught.value.message.startswith('ca_trust_certificates[0] (name a) certificate')
+    with pytest.raises(AnsibleFilterError) as caught:
+        PROBE_CA_DATA([], pki.text('root') + pki.text('pkcs8.key'), True, True, LATER)
+    assert caught.value.message.startswith('docker_mirrors_ca_certificates')
+    assert 'PRIVATE KEY' in caught.value.message
+    assert pki.text('pkcs8.key').splitlines()[1] not in caught.value.message
+
+
+def test_probe_ca_data_is_documented(ansible_cli):
+    rc, stdout, stderr = ansible_cli('ansible-doc', '--json', '-t', 'filter', 'buildfleet.mirrors.probe_ca_data')
+    assert rc == 0, stderr
+    doc = json.loads(stdout)['buildfleet.mirrors.probe_ca_data']
+    assert sorted(doc['doc']['options']) == ['_input', 'ca_trust', 'docker', 'docker_mirrors_ca_certificates', 'now']
+    assert doc['return']['_value']['type'] == 'str'

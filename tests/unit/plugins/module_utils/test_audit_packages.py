@@ -79,7 +79,8 @@ class Tree:
         argv = list(argv)
         if argv[0] == '/usr/bin/env':
             if argv[-6:-4] == [PYTHON, '-I'] and argv[-4:-2] == ['-m', 'pip']:
-                argv[-4:-2] = ['-c', PIP_SHIM % (os.path.join(self.root, 'etc/xdg/pip'), os.path.join(self.root, 'etc'))]
+                directories = (os.path.join(self.root, 'etc/xdg/pip'), os.path.join(self.root, 'etc'))
+                argv[-4:-2] = ['-c', PIP_SHIM % directories]
             elif NPM in argv:
                 argv.append('--globalconfig=' + os.path.join(self.root, 'usr/etc/npmrc'))
             return _audit._run(argv)
@@ -422,3 +423,14 @@ def test_go_and_docker_probes_keep_their_keys(tree):
     finally:
         server.close()
     assert set(record['probes'][0]) == {'url', 'kind', 'registry', 'reachable', 'status', 'latency_ms', 'reason'}
+
+
+@needs_npm
+def test_each_scope_is_its_own_finding_and_its_summary_survives_redaction(tree):
+    tree.write('/usr/etc/npmrc', 'registry=%s\n@team:registry=http://127.0.0.1:4873\n' % REGISTRY)
+    record = _audit.audit(tree.view(), node=node(scopes={'@corp': SCOPE_URL, '@team': 'http://127.0.0.1:4874/'}))
+    assert findings(record) == [('npm.missing_scope', 'npm:global'), ('npm.missing_scope', 'npm:global')]
+    assert summaries(record, 'npm:global') == [
+        '@corp packages come from %s, not %s' % (REGISTRY, SCOPE_URL),
+        '@team packages come from http://127.0.0.1:4873, not http://127.0.0.1:4874/']
+    assert [item['evidence']['scope'] for item in record['findings']] == ['@corp', '@team']

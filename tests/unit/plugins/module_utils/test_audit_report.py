@@ -435,3 +435,19 @@ def test_the_fast_path_of_redaction_skips_only_strings_redact_url_leaves_alone()
         assert report_utils._redacted(text) == redact_url(text), text
         changed += redact_url(text) != text
     assert changed > 1000  # the corpus does hold credentials
+
+
+def test_package_probes_show_their_package_in_the_table_and_the_chart():
+    hosts = fleet()
+    hosts['mirror']['probes'] += [
+        {'url': 'http://127.0.0.1:15448/', 'kind': 'npm', 'registry': None, 'reachable': True, 'status': 200,
+         'latency_ms': 4.0, 'reason': '', 'package': '@corp/hello'},
+        {'url': 'http://127.0.0.1:15448/', 'kind': 'npm', 'registry': None, 'reachable': True, 'status': 200,
+         'latency_ms': 3.0, 'reason': '', 'package': 'npm'}]
+    report = build_report(hosts, 'high', '2026-12-03T15:00:00Z')
+    svg = render_latency_svg(report)
+    assert 'npm http://127.0.0.1:15448/ (@corp/hello)' in svg and 'npm http://127.0.0.1:15448/ (npm)' in svg
+    assert '<td>@corp/hello</td>' in render_html(report)
+    # A record without package probes renders as before: no package in any label.
+    plain = render_latency_svg(build_report(fleet(), 'high', '2026-12-03T15:00:00Z'))
+    assert 'goproxy http://127.0.0.1:3000<' in plain.replace('</title>', '<')
