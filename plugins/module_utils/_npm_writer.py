@@ -55,6 +55,8 @@ CLIENT_TIMEOUT = 60
 # The environment a verifying client keeps from the module's own: how the host reaches its registry.
 PASSED_ENVIRONMENT = ('http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY')
 SEARCH_PATH = '/usr/local/bin:/usr/bin:/bin'
+# The system CA bundle, as ca_trust completes it: Debian and derivatives, then the RHEL family.
+SYSTEM_BUNDLES = ('/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt')
 
 
 class Refusal(Exception):
@@ -139,6 +141,11 @@ class NpmWriter:
             registry = validate_registry_url(params['registry'], 'registry', allow_http, 'allow_http')
             scopes = validate_scopes(params.get('scopes') or {}, 'scopes', allow_http, 'allow_http')
             cafile = params.get('cafile') or None
+            if params.get('system_cafile'):
+                cafile = next((path for path in SYSTEM_BUNDLES if os.path.isfile(path)), None)
+                if cafile is None:
+                    raise PolicyError('system_cafile is true but this host has no system CA bundle (%s); install '
+                                      'ca-certificates' % ' or '.join(SYSTEM_BUNDLES))
             if cafile:
                 validate_absolute_path(cafile, 'cafile')
             packages = []

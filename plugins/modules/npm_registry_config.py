@@ -61,8 +61,15 @@ options:
       - The CA bundle npm uses instead of its own list (C(cafile=)). It replaces the default CAs, so give the system
         bundle that P(buildfleet.mirrors.ca_trust#role) completes (C(/etc/ssl/certs/ca-certificates.crt) on Debian,
         C(/etc/pki/tls/certs/ca-bundle.crt) on RHEL), never one corporate CA alone. It must exist.
-      - Empty writes no C(cafile).
+      - Empty writes no C(cafile) (unless O(system_cafile)).
     type: path
+  system_cafile:
+    description:
+      - Write C(cafile=) with this host's system bundle, the first of C(/etc/ssl/certs/ca-certificates.crt) (Debian)
+        and C(/etc/pki/tls/certs/ca-bundle.crt) (RHEL) that exists; the task fails when neither does. The role sets
+        it when C(ca_trust_certificates) is not empty.
+    type: bool
+    default: false
   allow_http:
     description: Accept an V(http://) O(registry) or scope registry (a lab, a registry inside a trusted network).
     type: bool
@@ -242,6 +249,7 @@ def main():
             registry=dict(type='str'),
             scopes=dict(type='dict', default={}),
             cafile=dict(type='path'),
+            system_cafile=dict(type='bool', default=False),
             allow_http=dict(type='bool', default=False),
             verify=dict(type='str', choices=['always', 'changed', 'never'], default='changed'),
             verify_package=dict(type='str', default=''),
@@ -251,6 +259,7 @@ def main():
             lock_timeout=dict(type='int', default=DEFAULT_LOCK_TIMEOUT),
         ),
         required_if=[('state', 'present', ['registry'])],
+        mutually_exclusive=[('cafile', 'system_cafile')],
         supports_check_mode=True,
     )
     # A URL with a password or token is refused, but the echoed arguments must not show it either.
