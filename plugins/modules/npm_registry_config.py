@@ -90,7 +90,7 @@ options:
     default: ""
   verify_scope_packages:
     description:
-      - For a scope of O(scopes), a package of that scope (C(@corp: "@corp/tool")) fetched the same way, through the
+      - For a scope of O(scopes), a package of that scope (C(@corp) to C(@corp/tool)) fetched the same way, through the
         scope's registry.
     type: dict
     default: {}
