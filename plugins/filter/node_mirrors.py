@@ -3,69 +3,42 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The node_mirrors role's probes and gate: which registries mirror_check asks for which package, and the judgement.
+"""The node_mirrors role's gate: the judgement of a mirror_check result for the registries of the policy.
 
-Each filter is documented in its own sidecar file (plugins/filter/<name>.yml). The policy they take is the output
-of validate_node_mirrors, with ``node_mirrors_scope_probe_packages`` beside it.
+Documented in its sidecar file (plugins/filter/node_mirrors_gate.yml). The policy it takes is the output of
+validate_node_mirrors; the probes it looks for are those of node_mirrors_probes (plugins/filter/policy.py).
 """
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._node_rules import validate_package_name
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import redact_url, show
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import PolicyError
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._redact import redact_url
 from ansible_collections.buildfleet.mirrors.plugins.plugin_utils._filters import policy_errors_as_filter_errors
 
 GATE_MODES = ('strict', 'prune', 'warn', 'off')
 SCOPE_PACKAGES = 'node_mirrors_scope_probe_packages'
 
 
-def _scope_packages(policy):
-    """node_mirrors_scope_probe_packages checked against the policy's scopes: {scope: package of that scope}."""
-    packages = policy.get(SCOPE_PACKAGES) or {}
-    scopes = policy.get('node_mirrors_scopes') or {}
-    if not isinstance(packages, dict):
-        raise PolicyError('%s must be a mapping of @scope to a package of that scope (@corp: "@corp/tool"), got %s'
-                          % (SCOPE_PACKAGES, show(packages)))
-    checked = {}
-    for scope, package in packages.items():
-        if scope not in scopes:
-            raise PolicyError('%s names %s, which is not a scope of node_mirrors_scopes (%s)'
-                              % (SCOPE_PACKAGES, show(scope), ', '.join(scopes) or 'none'))
-        package = validate_package_name(package, '%s[%s]' % (SCOPE_PACKAGES, show(scope)))
-        if not package.startswith(scope + '/'):
-            raise PolicyError('%s[%s] is %s, which is not a package of the scope %s (%s/<name>): npm would fetch it '
-                              'from the main registry' % (SCOPE_PACKAGES, show(scope), show(package), scope, scope))
-        checked[scope] = package
-    return checked
-
-
 def _wanted(policy):
-    """(scope or None, registry URL, probe package) of each registry of the policy, the main one first."""
+    """(scope or None, registry URL, probe package) of each registry of the validated policy, the main one first."""
     registry = policy.get('node_mirrors_registry')
     if not registry:
         return []
     main_package = policy.get('node_mirrors_probe_package') or 'npm'
-    packages = _scope_packages(policy)
+    packages = policy.get(SCOPE_PACKAGES) or {}
     wanted = [(None, registry, main_package)]
     for scope, url in (policy.get('node_mirrors_scopes') or {}).items():
         wanted.append((scope, url, packages.get(scope, main_package)))
     return wanted
 
 
-@policy_errors_as_filter_errors
-def node_mirrors_probes(policy):
-    if not isinstance(policy, dict):
-        raise AnsibleFilterError('node_mirrors_probes needs the validated policy (a dict), got a %s'
-                                 % type(policy).__name__)
-    probes = []
-    for dummy, url, package in _wanted(policy):
-        item = {'url': url, 'package': package}
-        if item not in probes:  # mirror_check refuses the same registry with the same package twice
-            probes.append(item)
-    return probes
+def _fetch_scope_packages(policy, scopes):
+    """The scope probe packages the writer fetches through the file: of a scope it writes, and of that scope only
+    (npm fetches a package of another scope, or none, from the main registry)."""
+    packages = policy.get(SCOPE_PACKAGES) or {}
+    return dict((scope, package) for scope, package in packages.items()
+                if scope in scopes and package.startswith(scope + '/'))
 
 
 def _same_url(one, other):
@@ -97,7 +70,9 @@ def node_mirrors_gate(probe_result, policy, validate='strict', host='this host')
         raise AnsibleFilterError('node_mirrors_gate needs the validated policy (a dict), got a %s'
                                  % type(policy).__name__)
     scopes = dict(policy.get('node_mirrors_scopes') or {})
-    judgement = {'judged': 0, 'dead': [], 'live_scopes': scopes, 'pruned': [], 'refusal': '', 'warning': ''}
+    judgement = {'judged': 0, 'dead': [], 'live_scopes': scopes, 'fetch_scope_packages': {}, 'pruned': [],
+                 'refusal': '', 'warning': ''}
+    judgement['fetch_scope_packages'] = _fetch_scope_packages(policy, scopes)
     if validate == 'off':
         return judgement
     judged = _judged(probe_result, policy)
@@ -128,6 +103,7 @@ def node_mirrors_gate(probe_result, policy, validate='strict', host='this host')
         else:
             judgement['live_scopes'] = dict((scope, url) for scope, url in scopes.items()
                                             if scope not in [probe['scope'] for probe in dead])
+            judgement['fetch_scope_packages'] = _fetch_scope_packages(policy, judgement['live_scopes'])
             judgement['pruned'] = [probe['url'] for probe in dead]
             judgement['warning'] = (
                 '[WARNING] node_mirrors_validate is prune: left out of the npmrc on %s, so the packages of %s now '
@@ -139,10 +115,9 @@ def node_mirrors_gate(probe_result, policy, validate='strict', host='this host')
 
 
 class FilterModule:
-    """The node_mirrors role's probe list and gate."""
+    """The node_mirrors role's gate."""
 
     def filters(self):
         return {
-            'node_mirrors_probes': node_mirrors_probes,
             'node_mirrors_gate': node_mirrors_gate,
         }

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""node_mirrors_probes and node_mirrors_gate: which registry is probed for which package, and the judgement."""
+"""node_mirrors_gate: the judgement of a mirror_check result for the registries of the policy."""
 
 from __future__ import annotations
 
@@ -29,25 +29,6 @@ def result(*probes):
     return {'probes': list(probes)}
 
 
-def test_probes_each_registry_with_its_package_and_none_twice():
-    policy = dict(POLICY, node_mirrors_scopes={'@corp': CORP, '@team': TEAM, '@same': MAIN})
-    assert FILTERS['node_mirrors_probes'](policy) == [
-        {'url': MAIN, 'package': 'npm'}, {'url': CORP, 'package': '@corp/tool'}, {'url': TEAM, 'package': 'npm'}]
-
-
-@pytest.mark.parametrize('packages, words', [
-    ({'@other': '@other/x'}, ["node_mirrors_scope_probe_packages names '@other'", '@corp, @team']),
-    ({'@corp': 'left-pad'}, ["node_mirrors_scope_probe_packages['@corp'] is 'left-pad'", 'not a package of the scope']),
-    ({'@corp': 'Bad Name'}, ["node_mirrors_scope_probe_packages['@corp']", 'is not an npm package name']),
-    (['@corp/tool'], ['must be a mapping']),
-])
-def test_scope_probe_packages_are_checked_naming_the_variable(packages, words):
-    with pytest.raises(AnsibleFilterError) as caught:
-        FILTERS['node_mirrors_probes'](dict(POLICY, node_mirrors_scope_probe_packages=packages))
-    for word in words:
-        assert word in caught.value.message
-
-
 def all_alive():
     return result(probe(MAIN.rstrip('/'), 'npm'), probe(CORP, '@corp/tool'), probe(TEAM, 'npm'),
                   probe('https://goproxy.corp.example', None, False, 'dead', kind='goproxy'))
@@ -56,8 +37,8 @@ def all_alive():
 @pytest.mark.parametrize('mode', ['strict', 'prune', 'warn'])
 def test_every_registry_alive_passes_whatever_the_mode_and_other_kinds_do_not_count(mode):
     judged = FILTERS['node_mirrors_gate'](all_alive(), POLICY, mode, 'ci-1')
-    assert judged == {'judged': 3, 'dead': [], 'live_scopes': POLICY['node_mirrors_scopes'], 'pruned': [],
-                      'refusal': '', 'warning': ''}
+    assert judged == {'judged': 3, 'dead': [], 'live_scopes': POLICY['node_mirrors_scopes'],
+                      'fetch_scope_packages': {'@corp': '@corp/tool'}, 'pruned': [], 'refusal': '', 'warning': ''}
 
 
 def test_strict_refuses_naming_each_dead_registry_its_package_and_reason():
@@ -73,6 +54,7 @@ def test_prune_leaves_a_dead_scope_out_and_says_where_its_packages_come_from():
     probes = result(probe(MAIN, 'npm'), probe(CORP, '@corp/tool'), probe(TEAM, 'npm', False, 'connection refused'))
     judged = FILTERS['node_mirrors_gate'](probes, POLICY, 'prune', 'ci-1')
     assert judged['refusal'] == '' and judged['live_scopes'] == {'@corp': CORP}
+    assert judged['fetch_scope_packages'] == {'@corp': '@corp/tool'}
     assert judged['pruned'] == [TEAM]
     assert 'the packages of @team now come from the main registry' in judged['warning']
 
@@ -104,3 +86,10 @@ def test_off_judges_nothing_and_urls_in_messages_are_redacted():
 def test_a_bad_mode_is_refused():
     with pytest.raises(AnsibleFilterError):
         FILTERS['node_mirrors_gate']({}, POLICY, 'loose')
+
+
+def test_only_a_package_of_its_own_scope_of_a_written_scope_is_fetched():
+    policy = dict(POLICY, node_mirrors_scope_probe_packages={'@corp': 'left-pad', '@team': '@team/x'})
+    probes = result(probe(MAIN, 'npm'), probe(CORP, 'left-pad'), probe(TEAM, '@team/x', False, 'HTTP 404'))
+    judged = FILTERS['node_mirrors_gate'](probes, policy, 'prune')
+    assert judged['live_scopes'] == {'@corp': CORP} and judged['fetch_scope_packages'] == {}
