@@ -26,10 +26,27 @@ One run, under the host lock:
 
 from __future__ import annotations
 
+import glob
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
+
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._consumers import (
+    login_shell,
+    pam_session,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._env_outputs import (
+    EnvOwner,
+    EnvPaths,
+    UnitNameError,
+    is_ours,
+    mismatches,
+    parse_env_output,
+    plan_environment,
+    service_names,
+)
 
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._node_rules import (
     validate_package_name,
@@ -57,6 +74,13 @@ PASSED_ENVIRONMENT = ('http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HT
 SEARCH_PATH = '/usr/local/bin:/usr/bin:/bin'
 # The system CA bundle, as ca_trust completes it: Debian and derivatives, then the RHEL family.
 SYSTEM_BUNDLES = ('/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt')
+
+
+# The node_mirrors role as an owner of environment variables (the shared writer renders its files). npm reads
+# npm_config_<key> lower-cased; a scope key (npm_config_@corp:registry) is no name a shell or pam_env can set, so
+# scoped registries stay in the npmrc.
+NODE_OWNER = EnvOwner('node_mirrors', 'The npm registry policy', r'npm_config_registry|YARN_NPM_REGISTRY_SERVER',
+                      value_note='the values are registry URLs')
 
 
 class Refusal(Exception):
@@ -106,7 +130,7 @@ class Host:
     """What the writer needs from the managed host; the module builds it from AnsibleModule."""
 
     def __init__(self, which, warn, environ=None, atomic_move=None, backup_local=None):
-        self.which = which          # name -> path or None
+        self.which = which          # name -> path or None (sbin directories included)
         self.warn = warn
         self.environ = os.environ if environ is None else environ
         self.atomic_move = atomic_move
@@ -125,7 +149,7 @@ class NpmWriter:
         self.pnpm = None
         self.work = None
         self.result = dict(changed=False, written=[], files=[], backups={}, verified=[], pruned=[], npmrc=None,
-                           pnpm_npmrc=None, npm=None, pnpm=None)
+                           pnpm_npmrc=None, npm=None, pnpm=None, systemd_reloaded=False)
 
     # --- input ---------------------------------------------------------------------------------------------------
     def policy(self):
@@ -219,6 +243,45 @@ class NpmWriter:
                 pnpm_file = candidate
         return globalconfig, pnpm_file
 
+    # --- the environment outputs ---------------------------------------------------------------------------------
+    def env_paths(self):
+        params = self.params
+        return EnvPaths(NODE_OWNER, params.get('profile_d_path'), params.get('etc_environment_path') or
+                        '/etc/environment', params.get('systemd_dir') or '/etc/systemd')
+
+    def env_values(self, registry):
+        """The variables to export: none for state absent or without the environment option."""
+        if not registry or not self.params.get('environment'):
+            return {}
+        return {'npm_config_registry': registry, 'YARN_NPM_REGISTRY_SERVER': registry}
+
+    def services(self):
+        try:
+            return service_names(self.params.get('systemd_units') or [], 'systemd_units')
+        except UnitNameError as error:
+            raise Refusal(str(error)) from None
+
+    def plan_env(self, registry, services):
+        """[(path, new text or None, old text or None)] of the environment outputs that change."""
+        paths = self.env_paths()
+        environment = self.env_values(registry)
+        old_dropins = [path for path in sorted(glob.glob(paths.dropin_pattern()))
+                       if is_ours(_read(path) or '', NODE_OWNER)]
+        targets = plan_environment(paths, environment, {'profile_d': True, 'etc_environment': True}, services,
+                                   _read, old_dropins)
+        changes = []
+        for path, after in targets.items():
+            before = _read(path)
+            if os.path.lexists(path) and not os.path.isfile(path):
+                raise Refusal('%s exists and is not a regular file; refusing to replace it' % path)
+            if after != before and not (after is None and before is None):
+                changes.append((path, after, before))
+        return changes
+
+    def is_shared(self, path):
+        """The host's files the module only edits: backed up, their mode never widened."""
+        return path == self.env_paths().etc_environment or path in (self.result['npmrc'], self.result['pnpm_npmrc'])
+
     # --- verification --------------------------------------------------------------------------------------------
     def expected(self, registry, scopes, cafile):
         wanted = {'registry': registry}
@@ -247,6 +310,44 @@ class NpmWriter:
                                            wanted[key] if wanted[key] is not None else '(unset)')
                 for key in seen if seen[key] != wanted[key]]
 
+    def verify_environment(self, environment):
+        """A login shell, a PAM session and each listed service must get the variables; the names asked."""
+        paths = self.env_paths()
+        wrong, asked = [], []
+        for name, argv in (('login shells (%s)' % paths.profile_d, login_shell('/usr/bin/env')),
+                           ('PAM sessions (%s)' % paths.etc_environment, pam_session('/usr/bin/env'))):
+            try:
+                done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=CLIENT_TIMEOUT,
+                                      check=False)
+            except (OSError, subprocess.TimeoutExpired) as error:
+                raise Failure('%s could not be asked: %s' % (name, error))
+            if done.returncode != 0:
+                raise Failure('%s could not be asked (rc %s): %s' % (name, done.returncode,
+                                                                      _one_line(done.stderr.decode('utf-8', 'replace'))))
+            wrong += mismatches(name, parse_env_output(done.stdout.decode('utf-8', 'replace')), environment,
+                                redact_url)
+            asked.append(name)
+        systemctl = self.host.which('systemctl')
+        if systemctl and os.path.isdir(self.params.get('systemd_runtime_dir') or '/run/systemd/system'):
+            for service in self.services():
+                if service.endswith('@.service'):
+                    continue  # a template has no environment of its own to show
+                done = subprocess.run([systemctl, 'show', '--property=Environment', '--value', '--', service],
+                                      stdin=subprocess.DEVNULL, capture_output=True, timeout=CLIENT_TIMEOUT,
+                                      check=False)
+                if done.returncode != 0:
+                    continue  # not installed yet: its drop-in waits for it
+                seen = dict(item.split('=', 1) for item in shlex.split(done.stdout.decode('utf-8', 'replace'))
+                            if '=' in item)
+                name = 'the service %s' % service
+                wrong += mismatches(name, seen, environment, redact_url)
+                asked.append(name)
+        if wrong:
+            raise Failure('The registry was written but not every consumer gets it: %s. Something read after the '
+                          "role's files sets these variables (a later /etc/profile.d script, another drop-in)."
+                          % '; '.join(wrong))
+        return asked
+
     def fetch(self, package):
         rc, out, err = self.client([self.npm, 'view', package, 'version'])
         if rc != 0 or not out.strip():
@@ -267,6 +368,9 @@ class NpmWriter:
             raise Failure('The registry policy was written but a client does not get it: %s. Something else sets '
                           'these keys (a builtin npmrc, or npm_config_* variables of the module\'s environment).'
                           % '; '.join(wrong))
+        environment = self.env_values(registry)
+        if environment:
+            verified += self.verify_environment(environment)
         for package in packages:
             if not self.npm:
                 self.host.warn('npm is not installed: %s was not fetched' % package)
@@ -314,7 +418,8 @@ class NpmWriter:
         if not self.npm and not params.get('globalconfig'):
             self.host.warn('npm is not installed: the policy goes to %s, where Debian\'s npm reads its global '
                            'configuration; nothing could ask npm which file it reads' % npmrc)
-        changes = self.plan(registry, scopes, cafile, [npmrc, pnpm_file])
+        services = self.services()
+        changes = self.plan(registry, scopes, cafile, [npmrc, pnpm_file]) + self.plan_env(registry, services)
         self.result['written'] = [path for path, dummy, dummy2 in changes]
         self.result['files'] = [dict(path=path, action='removed' if after is None else
                                      'updated' if before is not None else 'created')
@@ -338,17 +443,29 @@ class NpmWriter:
         try:
             for path, after, before in changes:
                 if after is None:
-                    txn.remove(path)
-                else:
-                    made = txn.write(path, after, FILE_MODE, backup=before is not None)
-                    if made:
-                        self.result['backups'][path] = made
+                    directory = os.path.dirname(path)
+                    # A drop-in alone in its directory goes with it; never a directory with other files in it.
+                    txn.remove(path, prune_empty_dir=path.endswith('/' + NODE_OWNER.dropin_name)
+                               and directory.endswith('.d'))
+                    continue
+                snapshot = txn.snapshot(path)
+                mode = snapshot.mode & FILE_MODE if self.is_shared(path) and snapshot.kind == 'file' else FILE_MODE
+                ours = before is not None and is_ours(before, NODE_OWNER)
+                made = txn.write(path, after, mode, backup=before is not None and not ours)
+                if made:
+                    self.result['backups'][path] = made
+            self.reload_systemd([path for path, dummy, dummy2 in changes])
             if must_verify:
                 self.result['verified'] = self.verify(registry, scopes, cafile, packages, pnpm_file)
         except (Failure, OSError) as error:
             cause = str(error) if isinstance(error, Failure) else 'writing the npmrc failed: %s' % error
             touched = txn.changed_paths
             problems = txn.restore()
+            if self.result.get('systemd_reloaded'):
+                try:
+                    self.reload_systemd(touched, force=True)
+                except Failure as again:
+                    problems.append(str(again))
             self.result.update(changed=False, written=[], files=[], backups={}, verified=[])
             self.result.pop('diff', None)
             msg = cause.rstrip('.')
@@ -359,6 +476,21 @@ class NpmWriter:
             raise Failure(msg + '.') from None
         self.result['msg'] = self.summary(changes)
         return self.result
+
+    def reload_systemd(self, changed, force=False):
+        """daemon-reload when a drop-in changed and systemd runs (so that `systemctl show` and restarts see it)."""
+        unit_dir = self.env_paths().unit_dir.rstrip('/') + '/'
+        if not force and not any(path.startswith(unit_dir) for path in changed):
+            return
+        systemctl = self.host.which('systemctl')
+        if not systemctl or not os.path.isdir(self.params.get('systemd_runtime_dir') or '/run/systemd/system'):
+            return
+        done = subprocess.run([systemctl, 'daemon-reload'], stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=CLIENT_TIMEOUT, check=False)
+        if done.returncode != 0:
+            raise Failure('systemctl daemon-reload failed (rc %s): %s'
+                          % (done.returncode, _one_line(done.stderr.decode('utf-8', 'replace'))))
+        self.result['systemd_reloaded'] = True
 
     def summary(self, changes, would=False):
         verb = 'would be ' if would else ''

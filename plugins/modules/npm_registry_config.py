@@ -94,6 +94,44 @@ options:
         scope's registry.
     type: dict
     default: {}
+  environment:
+    description:
+      - Also export the registry as C(npm_config_registry) (npm, pnpm and yarn 1 read it before any npmrc, a
+        project's own included) and C(YARN_NPM_REGISTRY_SERVER) (yarn 2 and newer, which read no npmrc), for login
+        shells (C(/etc/profile.d/node-mirrors.sh)), PAM sessions (marked lines of C(/etc/environment), every other
+        line kept) and each service of O(systemd_units) (a drop-in C(<unit>.d/node-mirrors.conf)), through the
+        collection's shared environment writer. The enforcing choice: it overrides a project's C(.npmrc).
+      - Scoped registries stay in the npmrc. npm reads C(npm_config_<key>) variables lower-cased, so
+        C(npm_config_@corp:registry) would work, but no shell and not pam_env can set a name with C(@) or C(:).
+      - V(false) removes what an earlier run exported (only the module's own files and lines).
+      - Verified by asking a login shell and a PAM session (C(su)) what they get, and each listed service that is
+        loaded (C(systemctl show)); systemd is reloaded when a drop-in changed.
+    type: bool
+    default: false
+  systemd_units:
+    description:
+      - Services that get the variables of O(environment) in a drop-in (a name without a suffix means
+        C(<name>.service)). Drop-ins an earlier run wrote for units no longer listed are removed. Running services
+        keep their environment until they restart.
+    type: list
+    elements: str
+    default: []
+  profile_d_path:
+    description: The login-shell output (another path only for tests and unusual layouts).
+    type: path
+    default: /etc/profile.d/node-mirrors.sh
+  etc_environment_path:
+    description: The pam_env file.
+    type: path
+    default: /etc/environment
+  systemd_dir:
+    description: systemd's configuration directory, which holds C(system).
+    type: path
+    default: /etc/systemd
+  systemd_runtime_dir:
+    description: systemd's runtime unit directory; its presence tells that systemd runs (another path only for tests).
+    type: path
+    default: /run/systemd/system
   globalconfig:
     description:
       - Write this file instead of the one npm names, and point every client at it (C(npm_config_globalconfig)) when
@@ -221,6 +259,10 @@ pnpm:
   description: The pnpm that was asked; null when pnpm is not installed.
   returned: always
   type: str
+systemd_reloaded:
+  description: Whether systemd was reloaded because a drop-in of O(systemd_units) changed.
+  returned: always
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -254,6 +296,12 @@ def main():
             verify=dict(type='str', choices=['always', 'changed', 'never'], default='changed'),
             verify_package=dict(type='str', default=''),
             verify_scope_packages=dict(type='dict', default={}),
+            environment=dict(type='bool', default=False),
+            systemd_units=dict(type='list', elements='str', default=[]),
+            profile_d_path=dict(type='path', default='/etc/profile.d/node-mirrors.sh'),
+            etc_environment_path=dict(type='path', default='/etc/environment'),
+            systemd_dir=dict(type='path', default='/etc/systemd'),
+            systemd_runtime_dir=dict(type='path', default='/run/systemd/system'),
             globalconfig=dict(type='path'),
             pruned=dict(type='list', elements='str', default=[]),
             lock_timeout=dict(type='int', default=DEFAULT_LOCK_TIMEOUT),
@@ -268,7 +316,8 @@ def main():
         module.no_log_values.update(url_secrets(to_text(url)))
     if module.params['lock_timeout'] < 0:
         module.fail_json(msg='lock_timeout must be 0 or more seconds, got %d' % module.params['lock_timeout'])
-    host = Host(which=lambda name: module.get_bin_path(name), warn=module.warn)
+    host = Host(which=lambda name: module.get_bin_path(name, opt_dirs=['/usr/local/sbin', '/usr/sbin', '/sbin']),
+                warn=module.warn)
     writer = NpmWriter(host, module.params, module.check_mode, module._diff)
     try:
         if module.check_mode:

@@ -90,8 +90,6 @@ def result_of(stdout):
     ({'node_mirrors_registry': 'https://npm.corp.example/', 'node_mirrors_scopes': {'@corp': 'https://x.example/'},
       'node_mirrors_scope_probe_packages': {'@other': '@other/x'}},
      "node_mirrors_scope_probe_packages key '@other' is not a scope of node_mirrors_scopes"),
-    ({'node_mirrors_registry': 'https://npm.corp.example/', 'node_mirrors_environment': True},
-     'node_mirrors_environment is true, but this version'),
     ({}, 'node_mirrors_registry is not set'),
 ])
 def test_validate_refuses_naming_the_variable(ansible_cli, tmp_path, variables, message):

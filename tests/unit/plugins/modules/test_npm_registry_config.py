@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(NPM is None, reason='needs the real npm')
 NPM_TYPE = {'Content-Type': 'application/json'}
 HOST_LINES = '# the host\'s own settings\nfund=false\nloglevel=warn\n'
 BEGIN = '# BEGIN buildfleet.mirrors'
+ETC_ENVIRONMENT = 'LANG="C.UTF-8"\nGOPROXY="https://goproxy.corp.example"\n'
 
 
 def packument(name):
@@ -79,9 +80,23 @@ def run_module(work_dir, module_args, check_mode=False, diff=False, path=None):
 
 
 @pytest.fixture
-def run(tmp_path, npmrc):
+def etc(tmp_path):
+    """The environment outputs' host tree: /etc/environment with the host's lines, a systemd directory."""
+    root = tmp_path / 'etc'
+    (root / 'profile.d').mkdir(parents=True)
+    (root / 'systemd' / 'system').mkdir(parents=True)
+    (root / 'environment').write_text(ETC_ENVIRONMENT)
+    return root
+
+
+@pytest.fixture
+def run(tmp_path, npmrc, etc):
     def run_it(check_mode=False, diff=False, path=None, **module_args):
         module_args.setdefault('globalconfig', str(npmrc))
+        # Never the machine's own environment files; no systemd runs here.
+        module_args.update(profile_d_path=str(etc / 'profile.d' / 'node-mirrors.sh'),
+                           etc_environment_path=str(etc / 'environment'), systemd_dir=str(etc / 'systemd'),
+                           systemd_runtime_dir=str(tmp_path / 'no-systemd'))
         return run_module(tmp_path, module_args, check_mode, diff, path)
     return run_it
 
@@ -290,3 +305,52 @@ def test_pnpm_is_asked_too_and_gets_the_policy(run, npmrc, registry, corp):
     assert done.result.get('failed') is not True, done.result
     assert done.result['pnpm'] == PNPM and done.result['pnpm_npmrc'] == str(npmrc)
     assert 'pnpm config get (%s)' % npmrc in done.result['verified']
+
+
+# ---------------------------------------------------------------------------
+# Environment outputs (the shared writer), written and put away
+# ---------------------------------------------------------------------------
+
+def test_environment_exports_the_registry_for_shells_pam_and_listed_services_and_false_removes_it(run, npmrc, etc,
+                                                                                                    registry):
+    url = registry.url + '/'
+    done = run(registry=registry.url, allow_http=True, environment=True, systemd_units=['lab-runner'],
+               verify='never')
+    assert done.result.get('failed') is not True, done.result
+    profile = etc / 'profile.d' / 'node-mirrors.sh'
+    dropin = etc / 'systemd' / 'system' / 'lab-runner.service.d' / 'node-mirrors.conf'
+    assert done.result['written'] == [str(npmrc), str(profile), str(etc / 'environment'), str(dropin)]
+    assert "export npm_config_registry=%s\nexport YARN_NPM_REGISTRY_SERVER=%s\n" % (url, url) in profile.read_text()
+    assert (etc / 'environment').read_text() == ETC_ENVIRONMENT + (
+        '# Managed by Ansible (buildfleet.mirrors.node_mirrors): npm_config_registry YARN_NPM_REGISTRY_SERVER\n'
+        'npm_config_registry="%s"\nYARN_NPM_REGISTRY_SERVER="%s"\n' % (url, url))
+    assert 'Environment="npm_config_registry=%s"' % url in dropin.read_text()
+    # The host's /etc/environment was backed up; the module's own files were not (they are made from the policy).
+    assert sorted(done.result['backups']) == sorted([str(npmrc), str(etc / 'environment')])
+    again = run(registry=registry.url, allow_http=True, environment=True, systemd_units=['lab-runner'],
+                verify='never')
+    assert again.result['changed'] is False, again.result
+    off = run(registry=registry.url, allow_http=True, environment=False, verify='never')
+    assert off.result['files'] == [{'path': str(profile), 'action': 'removed'},
+                                   {'path': str(etc / 'environment'), 'action': 'updated'},
+                                   {'path': str(dropin), 'action': 'removed'}], off.result
+    assert (etc / 'environment').read_text() == ETC_ENVIRONMENT
+    assert not profile.exists() and not dropin.parent.exists()
+    assert npmrc.read_text().startswith(BEGIN)  # the npmrc keeps the policy
+
+
+def test_a_login_shell_that_does_not_get_the_registry_puts_every_file_back(run, npmrc, etc, registry):
+    """This machine's login shells read the real /etc/profile.d, not the test's: the check fails, all goes back."""
+    done = run(registry=registry.url, allow_http=True, environment=True)
+    assert done.result.get('failed') is True
+    assert ('login shells (%s) get npm_config_registry=(unset) instead of %s/' % (etc / 'profile.d' / 'node-mirrors.sh',
+                                                                              registry.url)) in done.result['msg']
+    assert npmrc.read_text() == HOST_LINES and (etc / 'environment').read_text() == ETC_ENVIRONMENT
+    assert not (etc / 'profile.d' / 'node-mirrors.sh').exists() and backups_of(npmrc) == []
+    assert sorted(os.listdir(etc)) == ['environment', 'profile.d', 'systemd']
+
+
+def test_a_unit_name_that_is_no_service_is_refused(run, npmrc, registry):
+    done = run(registry=registry.url, allow_http=True, environment=True, systemd_units=['../evil'])
+    assert done.result.get('failed') is True and "systemd_units entry '../evil'" in done.result['msg']
+    assert npmrc.read_text() == HOST_LINES
