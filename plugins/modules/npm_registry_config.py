@@ -100,7 +100,7 @@ options:
         project's own included) and C(YARN_NPM_REGISTRY_SERVER) (yarn 2 and newer, which read no npmrc), for login
         shells (C(/etc/profile.d/node-mirrors.sh)), PAM sessions (marked lines of C(/etc/environment), every other
         line kept) and each service of O(systemd_units) (a drop-in C(<unit>.d/node-mirrors.conf)), through the
-        collection's shared environment writer. The enforcing choice: it overrides a project's C(.npmrc).
+        collection's shared environment writer. The enforcing choice - it overrides a project's C(.npmrc).
       - Scoped registries stay in the npmrc. npm reads C(npm_config_<key>) variables lower-cased, so
         C(npm_config_@corp:registry) would work, but no shell and not pam_env can set a name with C(@) or C(:).
       - V(false) removes what an earlier run exported (only the module's own files and lines).
