@@ -12,18 +12,10 @@ npmrc (which npm names) and writes nothing.
 from __future__ import annotations
 
 import json
-import os
-import sys
-
-from pathlib import Path
 
 import pytest
 
 from local_mirrors import Answer, MirrorServer, closed_port_url
-
-REPO = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(REPO / 'scripts'))
-import role_variables  # noqa: E402  pylint: disable=wrong-import-position
 
 NPM_TYPE = {'Content-Type': 'application/json'}
 SECRET = 'NpmT0ken-x9'
@@ -40,13 +32,6 @@ def registry():
                            '/@corp%2fhello': Answer(200, NPM_TYPE, packument('@corp/hello'))})
     yield server
     server.close()
-
-
-def test_the_readme_variable_table_is_the_generated_one():
-    readme = (REPO / 'roles' / 'node_mirrors' / 'README.md').read_text()
-    assert role_variables.readme_with(role_variables.role_section('node_mirrors'), readme) == readme, (
-        'roles/node_mirrors/README.md is out of step with meta/argument_specs.yml: regenerate its table with '
-        'scripts/role_variables.role_section')
 
 
 PLAY = """
