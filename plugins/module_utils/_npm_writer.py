@@ -225,9 +225,15 @@ class NpmWriter:
         return (done.returncode, done.stdout.decode('utf-8', 'replace'), done.stderr.decode('utf-8', 'replace'))
 
     def find_files(self):
-        """(the npm global npmrc, pnpm's global npmrc when pnpm is installed and reads another file, or None)."""
+        """(the npm global npmrc, the other file pnpm may read as its global one, or None).
+
+        pnpm 10 (seen on Debian 12 and 13) reads npm's file; pnpm 9 sets its globalconfig to ``<prefix>/etc/npmrc``
+        whenever it knows a prefix, which with Debian's npm (builtin npmrc: globalconfig=/etc/npmrc,
+        prefix=/usr/local) is another file. That candidate is written only when the real pnpm does not get the
+        policy from npm's file (or when an earlier run wrote it).
+        """
         if self.params.get('globalconfig'):
-            return self.params['globalconfig'], None
+            return self.params['globalconfig'], self.params.get('pnpm_globalconfig')
         if not self.npm:
             return NPMRC_DEBIAN, None
         rc, out, err = self.client([self.npm, 'config', 'get', 'globalconfig', 'prefix'])
@@ -355,15 +361,22 @@ class NpmWriter:
                           % (package, rc, _client_error(out, err)))
         return out.strip().splitlines()[-1]
 
-    def verify(self, registry, scopes, cafile, packages, pnpm_file):
+    def verify(self, registry, scopes, cafile, packages, pnpm_fallback=None):
+        """Ask every client; ``pnpm_fallback()`` writes pnpm's other candidate file and returns it, or None."""
         wanted = self.expected(registry, scopes, cafile)
         wrong, verified = [], []
         if self.npm:
             wrong += self.ask('npm (clean environment)', [self.npm], wanted)
             verified.append('npm config get (%s)' % self.result['npmrc'])
         if self.pnpm:
-            wrong += self.ask('pnpm (clean environment)', [self.pnpm], wanted)
-            verified.append('pnpm config get (%s)' % (pnpm_file or self.result['npmrc']))
+            pnpm_wrong = self.ask('pnpm (clean environment)', [self.pnpm], wanted)
+            if pnpm_wrong and pnpm_fallback is not None:
+                written = pnpm_fallback()
+                if written:
+                    self.result['pnpm_npmrc'] = written
+                    pnpm_wrong = self.ask('pnpm (clean environment, with %s too)' % written, [self.pnpm], wanted)
+            wrong += pnpm_wrong
+            verified.append('pnpm config get (%s)' % self.result['pnpm_npmrc'])
         if wrong:
             raise Failure('The registry policy was written but a client does not get it: %s. Something else sets '
                           'these keys (a builtin npmrc, or npm_config_* variables of the module\'s environment).'
@@ -413,13 +426,17 @@ class NpmWriter:
 
     def _run(self, registry, scopes, cafile, packages):
         params = self.params
-        npmrc, pnpm_file = self.find_files()
-        self.result.update(npmrc=npmrc, pnpm_npmrc=pnpm_file or (npmrc if self.pnpm else None))
+        npmrc, pnpm_candidate = self.find_files()
+        # pnpm's other candidate is managed only where an earlier run wrote it (or state absent cleans it up).
+        candidate_in_use = pnpm_candidate is not None and holds_block(_read(pnpm_candidate) or '', pnpm_candidate)
+        self.result.update(npmrc=npmrc, pnpm_npmrc=(pnpm_candidate if candidate_in_use else npmrc)
+                           if self.pnpm else None)
         if not self.npm and not params.get('globalconfig'):
             self.host.warn('npm is not installed: the policy goes to %s, where Debian\'s npm reads its global '
                            'configuration; nothing could ask npm which file it reads' % npmrc)
         services = self.services()
-        changes = self.plan(registry, scopes, cafile, [npmrc, pnpm_file]) + self.plan_env(registry, services)
+        files = [npmrc] + ([pnpm_candidate] if candidate_in_use or (pnpm_candidate and not registry) else [])
+        changes = self.plan(registry, scopes, cafile, files) + self.plan_env(registry, services)
         self.result['written'] = [path for path, dummy, dummy2 in changes]
         self.result['files'] = [dict(path=path, action='removed' if after is None else
                                      'updated' if before is not None else 'created')
@@ -455,8 +472,23 @@ class NpmWriter:
                 if made:
                     self.result['backups'][path] = made
             self.reload_systemd([path for path, dummy, dummy2 in changes])
+            def pnpm_fallback():
+                """Write the block into pnpm's other candidate file too (once), in this transaction."""
+                if not pnpm_candidate or candidate_in_use:
+                    return None
+                extra = self.plan(registry, scopes, cafile, [pnpm_candidate])
+                for path, after, before in extra:
+                    made = txn.write(path, after, FILE_MODE, backup=before is not None)
+                    if made:
+                        self.result['backups'][path] = made
+                    self.result['written'].append(path)
+                    self.result['files'].append(dict(path=path, action='updated' if before is not None
+                                                     else 'created'))
+                    self.result['changed'] = True
+                return pnpm_candidate
+
             if must_verify:
-                self.result['verified'] = self.verify(registry, scopes, cafile, packages, pnpm_file)
+                self.result['verified'] = self.verify(registry, scopes, cafile, packages, pnpm_fallback)
         except (Failure, OSError) as error:
             cause = str(error) if isinstance(error, Failure) else 'writing the npmrc failed: %s' % error
             touched = txn.changed_paths

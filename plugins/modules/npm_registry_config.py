@@ -17,9 +17,10 @@ description:
     C(npm_config_*) variable, a HOME of its own): NodeSource's npm says C(/usr/etc/npmrc), Debian's npm (whose
     builtin npmrc sets it) C(/etc/npmrc). Without npm on the host it writes C(/etc/npmrc) and says so in a warning
     and in RV(npm)."
-  - "pnpm 9 reads C(<prefix>/etc/npmrc) as its global file, with the prefix computed as npm does, and ignores npm's
-    C(globalconfig) setting. When pnpm is installed and that is another file than npm's, the policy goes there too
-    (RV(pnpm_npmrc))."
+  - "pnpm 10 reads npm's global file (seen with Debian's npm on Debian 12 and 13). pnpm 9 reads C(<prefix>/etc/npmrc)
+    whenever it knows a prefix, which with Debian's npm (prefix C(/usr/local)) is another file. So when the real
+    pnpm does not get the policy from npm's file, the block also goes into C(<npm's prefix>/etc/npmrc) in the same
+    transaction and pnpm is asked again (RV(pnpm_npmrc))."
   - "Writes C(registry), one C(@scope:registry) per scope of O(scopes) and, with O(cafile), C(cafile), as one block
     between C(# BEGIN buildfleet.mirrors) and C(# END buildfleet.mirrors) at the top of the file (npm reads no key
     after a C([section]) header). Every other line of the file is kept. A key of the host's own that would override
@@ -136,6 +137,12 @@ options:
     description:
       - Write this file instead of the one npm names, and point every client at it (C(npm_config_globalconfig)) when
         verifying. Only for tests and unusual layouts; a user's npm does not read it unless told so.
+    type: path
+  pnpm_globalconfig:
+    description:
+      - With O(globalconfig), the other file pnpm may read as its global npmrc (tests, unusual layouts); without
+        it, C(<npm config get prefix>/etc/npmrc). It gets the block only when the real pnpm does not get the policy
+        from the npm file (pnpm 9 with Debian's npm), and keeps it while it holds it.
     type: path
   pruned:
     description:
@@ -303,6 +310,7 @@ def main():
             systemd_dir=dict(type='path', default='/etc/systemd'),
             systemd_runtime_dir=dict(type='path', default='/run/systemd/system'),
             globalconfig=dict(type='path'),
+            pnpm_globalconfig=dict(type='path'),
             pruned=dict(type='list', elements='str', default=[]),
             lock_timeout=dict(type='int', default=DEFAULT_LOCK_TIMEOUT),
         ),

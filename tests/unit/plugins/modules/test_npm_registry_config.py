@@ -354,3 +354,64 @@ def test_a_unit_name_that_is_no_service_is_refused(run, npmrc, registry):
     done = run(registry=registry.url, allow_http=True, environment=True, systemd_units=['../evil'])
     assert done.result.get('failed') is True and "systemd_units entry '../evil'" in done.result['msg']
     assert npmrc.read_text() == HOST_LINES
+
+
+FAKE_PNPM = '''#!/bin/sh
+# A stand-in for pnpm 9 with Debian's npm: its global npmrc is another file than npm's.
+[ "$1 $2" = "config get" ] || exit 2
+value=$(sed -n "s/^$3=//p" %s 2>/dev/null | tail -n 1)
+echo "${value:-undefined}"
+'''
+
+
+@pytest.fixture
+def pnpm_elsewhere(tmp_path):
+    """A bin directory with npm and a pnpm that reads only <tmp>/usr/local/etc/npmrc; that file's path."""
+    other = tmp_path / 'usr' / 'local' / 'etc' / 'npmrc'
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'pnpm').write_text(FAKE_PNPM % other)
+    os.chmod(bin_dir / 'pnpm', 0o755)
+    os.symlink(NPM, bin_dir / 'npm')
+    return '%s:%s:/usr/bin:/bin' % (bin_dir, os.path.dirname(NPM)), other
+
+
+def test_a_pnpm_that_reads_another_file_gets_the_block_there_too(run, npmrc, registry, pnpm_elsewhere):
+    path, other = pnpm_elsewhere
+    done = run(path=path, registry=registry.url, allow_http=True, pnpm_globalconfig=str(other))
+    assert done.result.get('failed') is not True, done.result
+    assert done.result['written'] == [str(npmrc), str(other)] and done.result['pnpm_npmrc'] == str(other)
+    assert 'pnpm config get (%s)' % other in done.result['verified']
+    assert other.read_text().startswith(BEGIN) and 'registry=%s/\n' % registry.url in other.read_text()
+    # The next run manages both files; state absent takes the block out of both (the one it created goes).
+    again = run(path=path, registry=registry.url, allow_http=True, pnpm_globalconfig=str(other))
+    assert again.result['changed'] is False and again.result['pnpm_npmrc'] == str(other), again.result
+    removed = run(path=path, state='absent', pnpm_globalconfig=str(other))
+    assert removed.result['written'] == [str(npmrc), str(other)], removed.result
+    assert npmrc.read_text() == HOST_LINES and not other.exists()
+
+
+def test_a_pnpm_that_reads_npms_file_gets_no_other_file(run, npmrc, registry, tmp_path):
+    other = tmp_path / 'usr' / 'local' / 'etc' / 'npmrc'
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'pnpm').write_text(FAKE_PNPM % npmrc)
+    os.chmod(bin_dir / 'pnpm', 0o755)
+    done = run(path='%s:%s:/usr/bin:/bin' % (bin_dir, os.path.dirname(NPM)), registry=registry.url,
+               allow_http=True, pnpm_globalconfig=str(other))
+    assert done.result.get('failed') is not True, done.result
+    assert done.result['written'] == [str(npmrc)] and done.result['pnpm_npmrc'] == str(npmrc)
+    assert not other.exists()
+
+
+def test_a_pnpm_that_gets_the_policy_nowhere_puts_both_files_back(run, npmrc, registry, tmp_path):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'pnpm').write_text(FAKE_PNPM % (tmp_path / 'nowhere'))
+    os.chmod(bin_dir / 'pnpm', 0o755)
+    other = tmp_path / 'usr' / 'local' / 'etc' / 'npmrc'
+    done = run(path='%s:%s:/usr/bin:/bin' % (bin_dir, os.path.dirname(NPM)), registry=registry.url,
+               allow_http=True, pnpm_globalconfig=str(other))
+    assert done.result.get('failed') is True
+    assert 'pnpm (clean environment, with %s too) gets registry=(unset)' % other in done.result['msg']
+    assert npmrc.read_text() == HOST_LINES and not other.exists() and not other.parent.exists()
