@@ -27,6 +27,7 @@ One run, under the host lock:
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shlex
 import shutil
@@ -227,10 +228,10 @@ class NpmWriter:
     def find_files(self):
         """(the npm global npmrc, the other file pnpm may read as its global one, or None).
 
-        pnpm 10 (seen on Debian 12 and 13) reads npm's file; pnpm 9 sets its globalconfig to ``<prefix>/etc/npmrc``
-        whenever it knows a prefix, which with Debian's npm (builtin npmrc: globalconfig=/etc/npmrc,
-        prefix=/usr/local) is another file. That candidate is written only when the real pnpm does not get the
-        policy from npm's file (or when an earlier run wrote it).
+        pnpm reads npm's global npmrc by its own rules: pnpm 10 names the file (``npm-globalconfig`` in ``pnpm
+        config list``: ``/usr/etc/npmrc`` on Debian, where npm reads ``/etc/npmrc``); pnpm 9 sets it to
+        ``<prefix>/etc/npmrc``. That candidate is written only when the real pnpm does not get the policy from
+        npm's file (or when an earlier run wrote it).
         """
         if self.params.get('globalconfig'):
             return self.params['globalconfig'], self.params.get('pnpm_globalconfig')
@@ -243,10 +244,17 @@ class NpmWriter:
             raise Refusal('%s config get globalconfig did not name a file (rc %s): %s'
                           % (self.npm, rc, _client_error(out, err) if rc else _one_line(out)))
         pnpm_file = None
-        if self.pnpm and values.get('prefix', '').startswith('/'):
-            candidate = os.path.join(values['prefix'], 'etc', 'npmrc')
-            if os.path.realpath(candidate) != os.path.realpath(globalconfig):
-                pnpm_file = candidate
+        if self.pnpm:
+            # pnpm 10 names the npm file it reads (npm-globalconfig); pnpm 9 reads <prefix>/etc/npmrc.
+            try:
+                pnpm_file = self.pnpm_config([self.pnpm]).get('npm-globalconfig')
+            except Failure:
+                pnpm_file = None
+            if not (isinstance(pnpm_file, str) and pnpm_file.startswith('/')) and \
+                    (values.get('prefix') or '').startswith('/'):
+                pnpm_file = os.path.join(values['prefix'], 'etc', 'npmrc')
+            if pnpm_file and os.path.realpath(pnpm_file) == os.path.realpath(globalconfig):
+                pnpm_file = None
         return globalconfig, pnpm_file
 
     # --- the environment outputs ---------------------------------------------------------------------------------
@@ -296,7 +304,11 @@ class NpmWriter:
         return wanted
 
     def ask(self, name, argv_prefix, wanted):
-        """Ask one client every key at once (npm) or one by one (pnpm); the mismatches, or raise Failure."""
+        """Ask one client what it resolves; the mismatches, or raise Failure.
+
+        npm: ``npm config get <every key>``. pnpm: ``pnpm config list --json``, what pnpm's own loader read: pnpm 10's
+        ``config get registry`` answers npm's value even where pnpm installs from another file (seen on Debian).
+        """
         keys = list(wanted)
         if name.startswith('npm'):
             rc, out, err = self.client(argv_prefix + ['config', 'get'] + keys)
@@ -304,17 +316,23 @@ class NpmWriter:
                 raise Failure('%s could not be asked (rc %s): %s' % (name, rc, _client_error(out, err)))
             seen = parse_config_get(out, keys)
         else:
-            seen = {}
-            for key in keys:
-                if key == 'cafile':
-                    continue  # pnpm's `config get cafile` shows its own default, not the file's key
-                rc, out, err = self.client(argv_prefix + ['config', 'get', key])
-                if rc != 0:
-                    raise Failure('%s could not be asked (rc %s): %s' % (name, rc, _client_error(out, err)))
-                seen[key] = parse_config_get(out, [key])[key]
+            listed = self.pnpm_config(argv_prefix, name)
+            # pnpm shows the CA certificates it loaded (ca), not the cafile key: the npm answer covers cafile.
+            seen = dict((key, listed.get(key) or None) for key in keys if key != 'cafile')
         return ['%s gets %s=%s, not %s' % (name, key, seen[key] if seen[key] is not None else '(unset)',
                                            wanted[key] if wanted[key] is not None else '(unset)')
                 for key in seen if seen[key] != wanted[key]]
+
+    def pnpm_config(self, argv_prefix, name='pnpm'):
+        """``pnpm config list --json`` as a dict, or raise Failure."""
+        rc, out, err = self.client(argv_prefix + ['config', 'list', '--json'])
+        try:
+            listed = json.loads(out) if rc == 0 else None
+        except ValueError:
+            listed = None
+        if not isinstance(listed, dict):
+            raise Failure('%s could not be asked (rc %s): %s' % (name, rc, _client_error(out, err)))
+        return listed
 
     def verify_environment(self, environment):
         """A login shell, a PAM session and each listed service must get the variables; the names asked."""

@@ -356,11 +356,16 @@ def test_a_unit_name_that_is_no_service_is_refused(run, npmrc, registry):
     assert npmrc.read_text() == HOST_LINES
 
 
-FAKE_PNPM = '''#!/bin/sh
-# A stand-in for pnpm 9 with Debian's npm: its global npmrc is another file than npm's.
-[ "$1 $2" = "config get" ] || exit 2
-value=$(sed -n "s/^$3=//p" %s 2>/dev/null | tail -n 1)
-echo "${value:-undefined}"
+FAKE_PNPM = '''#!/usr/bin/python3
+# A stand-in for pnpm with Debian's npm: `config list --json` shows what it read from its own global npmrc.
+import json, sys
+assert sys.argv[1:] == ['config', 'list', '--json'], sys.argv
+values = {'registry': 'https://registry.npmjs.org/'}
+try:
+    values.update(line.split('=', 1) for line in open('%s').read().splitlines() if '=' in line and line[0] != '#')
+except OSError:
+    pass
+print(json.dumps(values))
 '''
 
 
@@ -413,5 +418,6 @@ def test_a_pnpm_that_gets_the_policy_nowhere_puts_both_files_back(run, npmrc, re
     done = run(path='%s:%s:/usr/bin:/bin' % (bin_dir, os.path.dirname(NPM)), registry=registry.url,
                allow_http=True, pnpm_globalconfig=str(other))
     assert done.result.get('failed') is True
-    assert 'pnpm (clean environment, with %s too) gets registry=(unset)' % other in done.result['msg']
+    assert ('pnpm (clean environment, with %s too) gets registry=https://registry.npmjs.org/, not %s/'
+            % (other, registry.url)) in done.result['msg']
     assert npmrc.read_text() == HOST_LINES and not other.exists() and not other.parent.exists()
