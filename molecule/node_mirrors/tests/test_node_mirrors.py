@@ -8,6 +8,7 @@ the role wrote (the system bundle, where prepare put the lab CA).
 """
 from __future__ import annotations
 
+import json
 import re
 import shlex
 
@@ -87,6 +88,8 @@ def test_npm_and_pnpm_resolve_the_policy_in_a_clean_environment(host):
     assert out.splitlines() == ["registry=%s" % variables["lab_npm_url"],
                                 "@corp:registry=%s" % variables["lab_npm_tls_url"], "cafile=%s" % BUNDLE]
     if host.run("command -v pnpm").rc == 0:
-        pnpm = host.check_output("cd / && env -i HOME=/nonexistent PATH=/usr/local/bin:/usr/bin:/bin "
-                                 "pnpm config get registry")
-        assert pnpm.strip() == variables["lab_npm_url"]
+        # What pnpm's own loader read (pnpm 10's `config get registry` answers npm's value instead).
+        pnpm = json.loads(host.check_output("cd / && env -i HOME=/nonexistent PATH=/usr/local/bin:/usr/bin:/bin "
+                                            "pnpm config list --json"))
+        assert pnpm["registry"] == variables["lab_npm_url"]
+        assert pnpm["@corp:registry"] == variables["lab_npm_tls_url"]
