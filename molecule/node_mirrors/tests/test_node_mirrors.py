@@ -93,3 +93,7 @@ def test_npm_and_pnpm_resolve_the_policy_in_a_clean_environment(host):
                                             "pnpm config list --json"))
         assert pnpm["registry"] == variables["lab_npm_url"]
         assert pnpm["@corp:registry"] == variables["lab_npm_tls_url"]
+        own = pnpm.get("npm-globalconfig")
+        if own and own != npmrc_path(host):
+            # pnpm reads another file than npm (Debian): the writer put the same block there.
+            assert host.file(own).content_string.startswith("# BEGIN buildfleet.mirrors\n")

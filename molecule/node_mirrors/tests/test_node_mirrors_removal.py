@@ -43,6 +43,8 @@ def test_state_absent_gives_the_host_file_back():
         host = lab_host(name)
         path = host.check_output("cd / && HOME=/nonexistent npm config get globalconfig").strip()
         assert host.file(path).content_string == HOST_LINES
+        # pnpm's own global npmrc (/usr/etc/npmrc on Debian), which the role created: gone again.
+        assert not host.file("/usr/etc/npmrc").exists
         assert host.check_output("cd / && env -i HOME=/nonexistent PATH=/usr/bin:/bin npm config get registry"
                                  ).strip() == "https://registry.npmjs.org/"
     again = run_playbook(CONVERGE, {"__node_extra": {"node_mirrors_state": "absent"}})
