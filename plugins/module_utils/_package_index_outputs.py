@@ -40,7 +40,9 @@ NPMRC_DEBIAN = '/etc/npmrc'
 # pip reads a key in a command's section ([install], [download]...) before the same key in [global], so any of
 # these in any section the collection does not own would override or defeat the policy.
 PIP_KEYS = ('index-url', 'extra-index-url', 'trusted-host', 'cert', 'no-index')
-NPM_KEYS = ('registry', 'cafile', 'ca')
+NPM_KEYS = ('registry',)
+# The host's own CA settings conflict only with a policy that sets cafile: without one they are the host's trust.
+NPM_CA_KEYS = ('cafile', 'ca')
 
 
 # ---------------------------------------------------------------------------
@@ -300,12 +302,14 @@ def merge_npmrc(text, plan, path=NPMRC_DEBIAN):
 
     Returns the new text, or None when the file should not exist. The block goes at the top of the file: npm reads
     a key after a ``[section]`` header as part of that section, not as configuration. A key of the plan (or
-    ``registry``, ``ca``, ``cafile``) that the host's own lines set is a conflict: npm would take the last one.
+    ``registry``; ``ca`` and ``cafile`` when the plan sets ``cafile``) that the host's own lines set is a conflict:
+    npm would take the last one. A host's own ``cafile`` (many hosts point it at the system bundle) is kept when
+    the policy sets none.
     """
     numbered = _numbered_rest(text, path)
     rest = [line for dummy, line in numbered]
     if plan:
-        managed = set(NPM_KEYS) | set(plan)
+        managed = set(NPM_KEYS) | set(plan) | (set(NPM_CA_KEYS) if 'cafile' in plan else set())
         conflicts = ['%s (line %d)' % (key, numbered[index][0] + 1)
                      for index, key in _npm_top_level(rest) if key in managed]
         if conflicts:

@@ -235,12 +235,21 @@ def test_npmrc_merge_is_read_by_npm_and_removed_cleanly(host_text, tmp_path):
     ('registry=https://registry.npmjs.org/\n', ['registry (line 1)']),
     ('fund=false\n@corp:registry = https://other.example/\n', ['@corp:registry (line 2)']),
     ('cafile=/etc/corp-ca.pem\n', ['cafile (line 1)']),
+    ('ca="-----BEGIN CERTIFICATE-----"\n', ['ca (line 1)']),
 ])
 def test_npmrc_keys_that_npm_would_read_instead_are_conflicts(host_text, words):
     with pytest.raises(ValueError) as caught:
-        merge_npmrc(host_text, plan_npmrc(REGISTRY, SCOPES), '/etc/npmrc')
+        merge_npmrc(host_text, plan_npmrc(REGISTRY, SCOPES, BUNDLE), '/etc/npmrc')
     for word in ['/etc/npmrc', 'left untouched'] + words:
         assert word in str(caught.value)
+
+
+def test_npmrc_a_host_cafile_is_kept_when_the_policy_sets_none(tmp_path):
+    """Hosts often point cafile at the system bundle themselves: only a policy with its own cafile conflicts."""
+    host_text = 'cafile=/etc/ssl/certs/ca-certificates.crt\n'
+    merged = merge_npmrc(host_text, plan_npmrc(REGISTRY, SCOPES), '/etc/npmrc')
+    assert merged.endswith('\n\n' + host_text)
+    assert merge_npmrc(merged, {}, '/etc/npmrc') == host_text
 
 
 def test_npmrc_conflict_line_numbers_count_the_block(tmp_path):
