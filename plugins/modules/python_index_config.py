@@ -48,14 +48,14 @@ options:
     description:
       - The PEP 503/691 simple index every install uses (V(https://pypi.corp.example/simple/)). Required with
         O(state=present).
-      - V(https://) with a host, no query, no fragment, none of whitespace, quotes, C($), backticks, C(;), C(#),
-        C(\\) or control characters (a newline would add a line to the file). A URL with credentials is refused
-        (the files are readable by every user of the host).
+      - "V(https://) with a host, no query, no fragment, none of whitespace, quotes, C($), backticks, C(;), C(#),
+        C(\\\\) or control characters (a newline would add a line to the file). A URL with credentials is refused
+        (the files are readable by every user of the host)."
       - V(http://) only with O(allow_http); pip then gets the host in C(trusted-host).
     type: str
   extra_index_urls:
     description:
-      - Further indexes, checked as O(index_url). pip merges the candidates of every index (dependency confusion:
+      - Further indexes, checked as O(index_url). pip merges the candidates of every index (dependency confusion,
         a public project with the name of a private one may win); uv asks them in order and takes a package from
         the first index that has it (its default C(index-strategy), which the module keeps).
     type: list
