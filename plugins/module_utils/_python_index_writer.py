@@ -63,6 +63,8 @@ PASSED_ENVIRONMENT = ('http_proxy', 'https_proxy', 'no_proxy', 'HTTP_PROXY', 'HT
 # pip.conf keys of another file that change which index pip asks (in any section: [install] beats [global]).
 PIP_INDEX_KEYS = ('index-url', 'extra-index-url', 'no-index')
 DEFAULT_XDG_CONFIG_DIRS = ('/etc/xdg',)
+# The system CA bundle, by family: Debian and derivatives, then the RHEL family. ca_trust completes it.
+SYSTEM_BUNDLES = ('/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt')
 
 _PIP_DEBUG_FILE = re.compile(r'^  (/.*), exists: (True|False)$')
 _PIP_DEBUG_VALUE = re.compile(r'^    ([a-z0-9_:-]+)\.([a-z0-9_-]+): (.*)$')
@@ -189,6 +191,12 @@ class PythonIndexWriter:
             extras = validate_extra_index_urls(params.get('extra_index_urls') or [], 'extra_index_urls', index,
                                                allow_http, 'allow_http')
             cert = params.get('cert') or None
+            if params.get('cert_system_bundle'):
+                found = [path for path in self.system_bundles() if os.path.isfile(path)]
+                if not found:
+                    raise PolicyError('cert_system_bundle is true but this host has no system CA bundle (%s); '
+                                      'install the ca-certificates package' % ', '.join(self.system_bundles()))
+                cert = found[0]
             if cert is not None:
                 validate_absolute_path(cert, 'cert')
                 if not os.path.isfile(cert):
@@ -198,6 +206,9 @@ class PythonIndexWriter:
         except PolicyError as error:
             raise Refusal(str(error)) from None
         return index, extras, cert, package
+
+    def system_bundles(self):
+        return list(self.params.get('system_bundles') or SYSTEM_BUNDLES)
 
     def config_dirs(self):
         return list(self.params.get('xdg_config_dirs') or DEFAULT_XDG_CONFIG_DIRS)

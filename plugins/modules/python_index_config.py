@@ -74,6 +74,17 @@ options:
         sets C(SSL_CERT_FILE) or C(UV_NATIVE_TLS)/C(UV_SYSTEM_CERTS), so with a private CA the uv check fails and
         the files go back (set O(uv=false), or give uv users one of those variables).
     type: path
+  cert_system_bundle:
+    description:
+      - Give pip's C(cert) the system CA bundle of the host, the first of O(system_bundles) that exists (what the
+        role does when C(ca_trust_certificates) is in use). Mutually exclusive with O(cert).
+    type: bool
+    default: false
+  system_bundles:
+    description: Where the system CA bundle may be, in order (another value only for tests and unusual layouts).
+    type: list
+    elements: path
+    default: [/etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/ca-bundle.crt]
   uv:
     description:
       - Also write the C(uv.toml) uv reads. V(false) takes the collection's tables out of it.
@@ -262,6 +273,9 @@ def main():
             extra_index_urls=dict(type='list', elements='str', default=[]),
             allow_http=dict(type='bool', default=False),
             cert=dict(type='path'),
+            cert_system_bundle=dict(type='bool', default=False),
+            system_bundles=dict(type='list', elements='path',
+                                default=['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt']),
             uv=dict(type='bool', default=True),
             verify=dict(type='str', choices=['always', 'changed', 'never'], default='changed'),
             verify_package=dict(type='str', default=''),
@@ -274,6 +288,7 @@ def main():
             pruned=dict(type='list', elements='str', default=[]),
         ),
         required_if=[('state', 'present', ['index_url'])],
+        mutually_exclusive=[('cert', 'cert_system_bundle')],
         supports_check_mode=True,
     )
     # No URL secret reaches an output: the filter and the writer refuse them, and Ansible masks them besides.

@@ -305,3 +305,16 @@ def test_ansible_doc_documents_the_module(ansible_cli):
     doc = json.loads(out)['buildfleet.mirrors.python_index_config']['doc']
     assert {'index_url', 'extra_index_urls', 'allow_http', 'cert', 'uv', 'verify', 'verify_package',
             'lock_timeout', 'pruned'} <= set(doc['options'])
+
+
+def test_cert_system_bundle_writes_the_first_bundle_that_exists(run, layout, index, tmp_path):
+    bundle = tmp_path / 'pki' / 'ca-bundle.crt'
+    bundle.parent.mkdir()
+    bundle.write_text('')
+    done = run(index_url=index_url(index), allow_http=True, uv=False, cert_system_bundle=True,
+               system_bundles=[str(tmp_path / 'absent.crt'), str(bundle)])
+    assert done.rc == 0, done.result
+    assert 'cert = %s\n' % bundle in layout['pip'].read_text()
+    missing = run(index_url=index_url(index), allow_http=True, cert_system_bundle=True,
+                  system_bundles=[str(tmp_path / 'absent.crt')])
+    assert missing.rc == 1 and 'no system CA bundle' in missing.result['msg']
