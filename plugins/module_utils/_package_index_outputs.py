@@ -38,8 +38,11 @@ UV_TOML = '/etc/uv/uv.toml'
 NPMRC_DEBIAN = '/etc/npmrc'
 
 # pip reads a key in a command's section ([install], [download]...) before the same key in [global], so any of
-# these in any section the collection does not own would override or defeat the policy.
+# these in any section the collection does not own would override or defeat the policy. trusted-host and cert are
+# conflicts only when the policy writes them (a second one in [global] breaks pip; one in [install] beats ours): a
+# host's own cert line, with a policy that has none, is the host's trust and is kept.
 PIP_KEYS = ('index-url', 'extra-index-url', 'trusted-host', 'cert', 'no-index')
+PIP_INDEX_KEYS = ('index-url', 'extra-index-url', 'no-index')
 NPM_KEYS = ('registry', 'cafile', 'ca')
 
 
@@ -145,7 +148,7 @@ def _pip_key(name):
     return name[2:] if name.startswith('--') else name
 
 
-def _pip_conflicts(lines, path):
+def _pip_conflicts(lines, path, keys=PIP_KEYS):
     parser = configparser.RawConfigParser()
     parser.optionxform = _pip_key
     try:
@@ -156,7 +159,7 @@ def _pip_conflicts(lines, path):
     found = []
     for section in parser.sections():
         for key in parser.options(section):
-            if key in PIP_KEYS:
+            if key in keys:
                 found.append('%s in [%s]' % (key, section))
     return found
 
@@ -166,10 +169,11 @@ def merge_pip_conf(text, plan, path=PIP_CONF):
 
     Returns the new text (the same string when nothing changes), or None when the file should not exist. The block
     goes right after the first ``[global]`` header, or, with none, at the top of the file with a ``[global]`` header
-    of its own. A policy key (or ``no-index``) that the host's own lines set in any section is a conflict.
+    of its own. A key of the plan, or ``index-url``, ``extra-index-url`` or ``no-index``, that the host's own lines
+    set in any section is a conflict.
     """
     rest = _without_block(text, path) if text else []
-    conflicts = _pip_conflicts(rest, path) if plan else []
+    conflicts = _pip_conflicts(rest, path, set(PIP_INDEX_KEYS) | set(plan)) if plan else []
     if conflicts:
         raise ValueError('%s already sets %s outside the collection\'s lines; pip would read those instead of (or '
                          'beside) the policy. Remove them from the file, then run again; the file was left untouched'

@@ -147,6 +147,15 @@ def test_pip_conf_keys_that_would_override_the_policy_are_conflicts(host_text, w
     assert merge_pip_conf(host_text, {}, '/etc/pip.conf') == host_text
 
 
+@pytest.mark.parametrize('host_text', ['[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n',
+                                       '[install]\ntrusted-host = pypi.example\n'])
+def test_a_hosts_cert_or_trusted_host_is_a_conflict_only_when_the_policy_writes_one(host_text, tmp_path):
+    merged = merge_pip_conf(host_text, plan_pip_conf(INDEX), 'pip.conf')
+    assert holds_block(merged) and merge_pip_conf(merged, {}, 'pip.conf') == host_text
+    with pytest.raises(ValueError, match='already sets'):
+        merge_pip_conf(host_text, plan_pip_conf('http://127.0.0.1:9/simple/', cert=BUNDLE), 'pip.conf')
+
+
 def test_pip_conf_that_pip_cannot_read_is_left_alone():
     with pytest.raises(ValueError, match='cannot be read as pip reads it'):
         merge_pip_conf('[global]\ntimeout = 1\ntimeout = 2\n', plan_pip_conf(INDEX), 'pip.conf')
