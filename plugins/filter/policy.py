@@ -286,7 +286,8 @@ def validate_node_mirrors(policy):
     probe = policy.get('node_mirrors_probe_package') or 'npm'
     if normalised['node_mirrors_state'] == 'absent':
         normalised.update(node_mirrors_registry=policy.get('node_mirrors_registry') or None,
-                          node_mirrors_scopes=dict(scopes or {}), node_mirrors_probe_package=probe)
+                          node_mirrors_scopes=dict(scopes or {}), node_mirrors_probe_package=probe,
+                          node_mirrors_scope_probe_packages=dict(policy.get('node_mirrors_scope_probe_packages') or {}))
         return normalised
     registry = policy.get('node_mirrors_registry')
     if not registry:
@@ -298,7 +299,53 @@ def validate_node_mirrors(policy):
     normalised['node_mirrors_scopes'] = validate_scopes(scopes, 'node_mirrors_scopes', allow_http,
                                                         'node_mirrors_allow_http')
     normalised['node_mirrors_probe_package'] = validate_package_name(probe, 'node_mirrors_probe_package')
+    normalised['node_mirrors_scope_probe_packages'] = _scope_probe_packages(
+        policy.get('node_mirrors_scope_probe_packages'), normalised['node_mirrors_scopes'])
     return normalised
+
+
+def _scope_probe_packages(packages, scopes, name='node_mirrors_scope_probe_packages'):
+    """``@scope`` -> the package the gate asks that scope's registry for: a scope of node_mirrors_scopes each."""
+    if packages in (None, ''):
+        return {}
+    if not isinstance(packages, dict):
+        raise PolicyError('%s must be a mapping of scope to package (@corp: "@corp/tool"), got %s'
+                          % (name, show(packages)))
+    checked = {}
+    for scope, package in packages.items():
+        if scope not in scopes:
+            raise PolicyError('%s key %s is not a scope of node_mirrors_scopes (%s)'
+                              % (name, show(scope), ', '.join(sorted(scopes)) or 'none'))
+        checked[scope] = validate_package_name(package, '%s[%s]' % (name, scope))
+    return checked
+
+
+def node_mirrors_probes(policy):
+    """What the gate asks of the npm registries: [{url, package}], the main registry first, each pair once.
+
+    The main registry with node_mirrors_probe_package; each scope's registry with its package of
+    node_mirrors_scope_probe_packages, else the main probe package. ``policy`` is validated first.
+    """
+    validated = validate_node_mirrors(policy)
+    if validated['node_mirrors_state'] == 'absent':
+        return []
+    main = validated['node_mirrors_probe_package']
+    wanted = [(validated['node_mirrors_registry'], main)]
+    for scope, url in validated['node_mirrors_scopes'].items():
+        wanted.append((url, validated['node_mirrors_scope_probe_packages'].get(scope, main)))
+    probes = []
+    for url, package in wanted:
+        if {'url': url, 'package': package} not in probes:
+            probes.append({'url': url, 'package': package})
+    return probes
+
+
+def python_mirrors_probes(policy):
+    """What the gate asks of the Python indexes: their URLs, the main index first (each once, validated)."""
+    validated = validate_python_mirrors(policy)
+    if validated['python_mirrors_state'] == 'absent':
+        return []
+    return [validated['python_mirrors_index_url']] + validated['python_mirrors_extra_index_urls']
 
 
 @policy_errors_as_filter_errors
@@ -309,6 +356,16 @@ def validate_python_mirrors_filter(policy):
 @policy_errors_as_filter_errors
 def validate_node_mirrors_filter(policy):
     return validate_node_mirrors(policy)
+
+
+@policy_errors_as_filter_errors
+def python_mirrors_probes_filter(policy):
+    return python_mirrors_probes(policy)
+
+
+@policy_errors_as_filter_errors
+def node_mirrors_probes_filter(policy):
+    return node_mirrors_probes(policy)
 
 
 @policy_errors_as_filter_errors
@@ -505,4 +562,6 @@ class FilterModule:
             'validate_python_mirrors': validate_python_mirrors_filter,
             'validate_node_mirrors': validate_node_mirrors_filter,
             'python_mirrors_gate': python_mirrors_gate,
+            'python_mirrors_probes': python_mirrors_probes_filter,
+            'node_mirrors_probes': node_mirrors_probes_filter,
         }

@@ -353,17 +353,16 @@ import grp
 import json
 import os
 import re
-import secrets
 import shutil
 import stat
 import subprocess
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native, to_text
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._consumers import ask_service
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._go_credentials import (
     is_our_netrc,
     mask_netrc,
@@ -397,7 +396,6 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._values import 
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._transaction import (
     DEFAULT_LOCK_TIMEOUT,
-    LOCK_DIR,
     HostLock,
     LockError,
     Transaction,
@@ -707,78 +705,11 @@ class GoPolicy:
         return text
 
     def ask_systemd(self):
-        """What a service started now gets, asked without D-Bus: (env output, None) or (None, why it failed).
-
-        systemd-run needs the bus; systemctl reaches PID 1 over its private socket as root. So a oneshot unit file
-        goes under the runtime unit directory, its output into the root-only lock directory, and both go again.
-        """
-        systemctl = self.module.get_bin_path('systemctl')
-        if not systemctl:
-            return None, 'systemctl is not installed'
-        start = time.monotonic()
-        ask_deadline = start + VERIFY_TIMEOUT * SYSTEMD_ASK_SHARE
-        name = VERIFY_UNIT_PREFIX + secrets.token_hex(6)
-        unit = name + '.service'
-        unit_path = os.path.join(self.params['systemd_runtime_dir'], unit)
-        output = os.path.join(LOCK_DIR, name + '.env')
-        text = '\n'.join([
-            '# A probe of buildfleet.mirrors.go_policy: what a service gets from the manager; removed at once.',
-            '[Unit]',
-            'Description=buildfleet.mirrors go_policy verification',
-            'DefaultDependencies=no',
-            '[Service]',
-            'Type=oneshot',
-            'ExecStart=/usr/bin/env',
-            'StandardInput=null',
-            'StandardOutput=file:%s' % output,
-            'StandardError=journal',
-            '']).encode()
-
-        def run(deadline, *arguments):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise subprocess.TimeoutExpired([systemctl] + list(arguments), 0)
-            done = subprocess.run([systemctl] + list(arguments), stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=remaining, check=False)
-            if done.returncode != 0:
-                raise OSError('systemctl %s failed (rc %s): %s' % (
-                    ' '.join(arguments), done.returncode,
-                    ' '.join(to_text(done.stderr or done.stdout, errors='surrogate_or_replace').split())))
-            return done
-
-        try:
-            descriptor = os.open(unit_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-        except OSError as error:
-            return None, 'cannot write the unit file %s: %s' % (unit_path, error.strerror or error)
-        try:
-            with os.fdopen(descriptor, 'wb') as stream:
-                stream.write(text)
-            run(ask_deadline, 'daemon-reload')
-            run(ask_deadline, 'start', '--no-ask-password', unit)
-            try:
-                output_descriptor = os.open(output, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            except OSError as error:
-                return None, 'the service %s wrote no output to %s: %s' % (unit, output, error.strerror or error)
-            with os.fdopen(output_descriptor, 'rb') as stream:
-                return parse_env_output(to_text(stream.read(), errors='surrogate_or_replace')), None
-        except subprocess.TimeoutExpired:
-            return None, 'no answer within %d s' % VERIFY_TIMEOUT
-        except OSError as error:
-            return None, to_native(error)
-        finally:
-            for path in (unit_path, output):
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    pass  # a leftover in /run goes at the next boot
-            cleanup_deadline = start + VERIFY_TIMEOUT
-            for arguments in (('reset-failed', unit), ('daemon-reload',)):
-                try:
-                    run(cleanup_deadline, *arguments)
-                except (OSError, subprocess.TimeoutExpired):
-                    pass  # reset-failed fails for a unit that did not fail; a stale entry goes at the next reload
+        """What a service started now gets, asked without D-Bus: (env output, None) or (None, why it failed)."""
+        out, error = ask_service(self.module.get_bin_path('systemctl'), ['/usr/bin/env'],
+                                 self.params['systemd_runtime_dir'], VERIFY_TIMEOUT, 'buildfleet.mirrors go_policy',
+                                 VERIFY_UNIT_PREFIX, cleanup_share=SYSTEMD_ASK_SHARE)
+        return (parse_env_output(out), None) if error is None else (None, error)
 
     def verify(self, environment, goroots):
         consumers = self.consumers(environment, goroots)

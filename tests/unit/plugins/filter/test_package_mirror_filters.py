@@ -49,6 +49,7 @@ def test_node_policy_normalised_with_its_defaults():
         'node_mirrors_registry': 'http://npm.corp.example:4873/',
         'node_mirrors_scopes': {'@corp': 'http://npm.corp.example:4873/corp/'},
         'node_mirrors_probe_package': 'npm',
+        'node_mirrors_scope_probe_packages': {},
         'node_mirrors_allow_http': True,
         'node_mirrors_environment': False,
     }
@@ -92,3 +93,41 @@ def test_absent_needs_no_valid_url():
     assert FILTERS['validate_python_mirrors']({'python_mirrors_state': 'absent'})['python_mirrors_index_url'] is None
     removed = FILTERS['validate_node_mirrors']({'node_mirrors_state': 'absent', 'node_mirrors_registry': 'htp://x'})
     assert removed['node_mirrors_state'] == 'absent' and removed['node_mirrors_scopes'] == {}
+
+
+def test_node_probes_main_registry_first_then_each_scope_with_its_package_each_pair_once():
+    policy = {
+        'node_mirrors_registry': 'https://npm.corp.example',
+        'node_mirrors_scopes': {'@corp': 'https://npm.corp.example/corp', '@ops': 'https://npm.corp.example',
+                                '@lab': 'https://npm.lab.example/'},
+        'node_mirrors_scope_probe_packages': {'@corp': '@corp/tool'},
+    }
+    assert FILTERS['node_mirrors_probes'](policy) == [
+        {'url': 'https://npm.corp.example/', 'package': 'npm'},
+        {'url': 'https://npm.corp.example/corp/', 'package': '@corp/tool'},
+        # @ops is the main registry with the main package: asked once.
+        {'url': 'https://npm.lab.example/', 'package': 'npm'},
+    ]
+    assert FILTERS['node_mirrors_probes']({'node_mirrors_state': 'absent'}) == []
+
+
+@pytest.mark.parametrize('packages, words', [
+    ({'@other': 'x'}, ["node_mirrors_scope_probe_packages key '@other' is not a scope of node_mirrors_scopes (@corp)"]),
+    ({'@corp': 'Not A Name'}, ["node_mirrors_scope_probe_packages[@corp] 'Not A Name'"]),
+    (['@corp'], ['node_mirrors_scope_probe_packages must be a mapping of scope to package']),
+])
+def test_scope_probe_packages_refused_by_name(packages, words):
+    message = refused('validate_node_mirrors', {
+        'node_mirrors_registry': 'https://npm.corp.example/', 'node_mirrors_scopes': {'@corp': 'https://c.example/'},
+        'node_mirrors_scope_probe_packages': packages})
+    for word in words:
+        assert word in message
+
+
+def test_python_probes_main_index_first():
+    assert FILTERS['python_mirrors_probes']({
+        'python_mirrors_index_url': 'https://pypi.corp.example/simple',
+        'python_mirrors_extra_index_urls': ['https://pypi.corp.example/ml/simple/']}) == [
+        'https://pypi.corp.example/simple/', 'https://pypi.corp.example/ml/simple/']
+    assert FILTERS['python_mirrors_probes']({'python_mirrors_state': 'absent'}) == []
+    assert 'python_mirrors_index_url is not set' in refused('python_mirrors_probes', {})
