@@ -28,13 +28,29 @@ One run, under the host lock:
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import shlex
 import shutil
 import stat
 import subprocess
 import tempfile
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._consumers import (
+    login_shell,
+    pam_session,
+)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._env_outputs import (
+    EnvOwner,
+    EnvPaths,
+    UnitNameError,
+    is_ours,
+    mismatches,
+    parse_env_output,
+    plan_environment,
+    service_names,
+)
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._package_index_outputs import (
     PIP_CONF,
     UV_TOML,
@@ -65,6 +81,11 @@ PIP_INDEX_KEYS = ('index-url', 'extra-index-url', 'no-index')
 DEFAULT_XDG_CONFIG_DIRS = ('/etc/xdg',)
 # The system CA bundle, by family: Debian and derivatives, then the RHEL family. ca_trust completes it.
 SYSTEM_BUNDLES = ('/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt')
+
+# The variables python_mirrors exports with its environment option; no other role may write them, nor it others'.
+PYTHON_OWNER = EnvOwner('python_mirrors', 'The Python package index policy',
+                        r'PIP_INDEX_URL|PIP_EXTRA_INDEX_URL|UV_DEFAULT_INDEX|UV_INDEX',
+                        value_note='a list of indexes is separated by single spaces')
 
 _PIP_DEBUG_FILE = re.compile(r'^  (/.*), exists: (True|False)$')
 _PIP_DEBUG_VALUE = re.compile(r'^    ([a-z0-9_:-]+)\.([a-z0-9_-]+): (.*)$')
@@ -158,6 +179,18 @@ def parse_pip_config_list(text):
     return values
 
 
+def index_environment(index, extras, uv):
+    """The variables that override a user's or a project's own index settings (pip and uv split lists on spaces)."""
+    environment = {'PIP_INDEX_URL': index}
+    if extras:
+        environment['PIP_EXTRA_INDEX_URL'] = ' '.join(extras)
+    if uv:
+        environment['UV_DEFAULT_INDEX'] = index
+        if extras:
+            environment['UV_INDEX'] = ' '.join(extras)
+    return environment
+
+
 def _values(text):
     """The values of a pip key (one per line; pip splits on whitespace)."""
     return (text or '').split()
@@ -172,8 +205,12 @@ class PythonIndexWriter:
         self.check_mode = check_mode
         self.want_diff = diff
         self.result = dict(changed=False, written=[], files=[], backup_files={}, pruned=[], verified=[],
-                           pip_conf=None, uv_toml=None)
+                           pip_conf=None, uv_toml=None, changed_units=[])
         self.txn = None
+        self.env_paths = EnvPaths(PYTHON_OWNER, params.get('profile_d_path'),
+                                  params.get('etc_environment_path') or '/etc/environment',
+                                  params.get('systemd_dir') or '/etc/systemd')
+        self.systemd_reloaded = False
 
     # --- input -------------------------------------------------------------------------------------------------
     def policy(self):
@@ -242,7 +279,37 @@ class PythonIndexWriter:
                 self.host.warn('%s is not readable by every user (mode %04o): pip and uv run by other users than '
                                'root do not see the policy; the mode is the host\'s and is kept'
                                % (path, stat.S_IMODE(os.stat(path).st_mode)))
+        environment = self.environment(index, extras)
+        old_dropins = [path for path in sorted(glob.glob(self.env_paths.dropin_pattern()))
+                       if is_ours(_read(path) or '', PYTHON_OWNER)]
+        want = {'profile_d': True, 'etc_environment': True, 'systemd_default_environment': False}
+        for path, after in plan_environment(self.env_paths, environment, want, self.services(), _read,
+                                            old_dropins).items():
+            if os.path.lexists(path) and not os.path.isfile(path):
+                raise Refusal('%s exists and is not a regular file; refusing to replace it' % path)
+            before = _read(path)
+            if after == before:
+                continue
+            # /etc/environment is the host's (backed up); a file of the host's own at one of our paths too.
+            own = before if before is not None and (path == self.env_paths.etc_environment
+                                                    or not is_ours(before, PYTHON_OWNER)) else None
+            changes.append((path, before, after, own))
         return changes
+
+    def environment(self, index, extras):
+        """The variables to export ({} removes what an earlier run exported)."""
+        if index is None or not self.params.get('export_environment'):
+            return {}
+        try:
+            return PYTHON_OWNER.check(index_environment(index, extras, self.params['uv']), 'export_environment')
+        except PolicyError as error:
+            raise Refusal(str(error)) from None
+
+    def services(self):
+        try:
+            return service_names(self.params.get('systemd_units') or [], 'systemd_units')
+        except UnitNameError as error:
+            raise Refusal(str(error)) from None
 
     @staticmethod
     def mode_for(path):
@@ -332,6 +399,51 @@ class PythonIndexWriter:
                      '--no-deps', package], work, 'uv pip install --no-deps %s' % package)
         return ['uv pip install --no-deps %s into a venv through %s' % (package, redact_url(index))]
 
+    def systemd_booted(self):
+        return os.path.isdir(self.params.get('systemd_runtime_dir') or '/run/systemd/system')
+
+    def systemctl(self, *arguments):
+        systemctl = self.host.which('systemctl')
+        if not systemctl:
+            raise Failure('systemctl is not installed')
+        rc, out, err = self.host.run([systemctl] + list(arguments), {'PATH': '/usr/bin:/bin'}, '/')
+        if rc != 0:
+            raise Failure('systemctl %s failed (rc %s): %s' % (' '.join(arguments), rc, _one_line(err or out)))
+        return out
+
+    def verify_environment(self, environment):
+        """A login shell and a PAM session get the variables; each listed service that is loaded too."""
+        consumers = []
+        if self.params.get('profile_d_path') in (None, PYTHON_OWNER.profile_d):
+            consumers.append(('login shells (%s)' % self.env_paths.profile_d, login_shell('/usr/bin/env')))
+        if self.env_paths.etc_environment == '/etc/environment':
+            consumers.append(('PAM sessions (%s)' % self.env_paths.etc_environment, pam_session('/usr/bin/env')))
+        wrong, verified = [], []
+        for name, argv in consumers:
+            rc, out, err = self.host.run(argv, {}, '/')
+            if rc != 0:
+                raise Failure('%s could not be asked (rc %s): %s' % (name, rc, _one_line(err or out)))
+            wrong += mismatches(name, parse_env_output(out), environment, redact_url)
+            verified.append(name)
+        if self.systemd_booted():
+            for service in self.services():
+                if service.endswith('@.service'):
+                    continue  # a template has no settings of its own to show
+                shown = self.systemctl('show', '--property=LoadState', '--property=Environment', '--', service)
+                settings = dict(line.partition('=')[::2] for line in shown.splitlines())
+                if settings.get('LoadState') != 'loaded':
+                    continue  # not installed yet: its drop-in waits for it
+                seen = dict(item.split('=', 1) for item in shlex.split(settings.get('Environment', ''))
+                            if '=' in item)
+                name = 'the service %s (%s)' % (service, self.env_paths.unit_dropin(service))
+                wrong += mismatches(name, seen, environment, redact_url)
+                verified.append(name)
+        if wrong:
+            raise Failure("The variables were written but not every consumer gets them: %s. Something read after "
+                          "the role's files sets them (a later /etc/profile.d script, another drop-in)."
+                          % '; '.join(wrong))
+        return ['%s get %s' % (name, ', '.join(environment)) for name in verified]
+
     def verify(self, index, extras, cert, package):
         pip_conf, uv_toml = self.paths()
         work = tempfile.mkdtemp(prefix='buildfleet-python-index-')
@@ -345,6 +457,9 @@ class PythonIndexWriter:
             else:
                 self.host.warn('pip is not installed for %s: %s was written but not checked with pip'
                                % (self.params.get('python') or 'python3', pip_conf))
+            environment = self.environment(index, extras)
+            if environment:
+                verified += self.verify_environment(environment)
             uv = self.params.get('uv_command') or self.host.which('uv')
             if self.params['uv'] and uv:
                 verified += self.verify_uv(uv, self.params.get('python') or self.host.which('python3'), work, index,
@@ -358,6 +473,9 @@ class PythonIndexWriter:
         index, extras, cert, package = self.policy()
         changes = self.plan(index, extras, cert)
         self.result['written'] = [change[0] for change in changes]
+        self.result['changed_units'] = [os.path.basename(os.path.dirname(change[0]))[:-len('.d')]
+                                        for change in changes if change[0].endswith('/' + PYTHON_OWNER.dropin_name)
+                                        and os.path.dirname(os.path.dirname(change[0])) == self.env_paths.unit_dir]
         self.result['files'] = [dict(path=path, action='removed' if after is None else
                                      'created' if before is None else 'updated')
                                 for path, before, after, dummy in changes]
@@ -377,12 +495,18 @@ class PythonIndexWriter:
             for path, before, after, own in changes:
                 if after is None:
                     # A directory the collection made for the file (/etc/uv) goes with it when nothing else is in it.
-                    self.txn.remove(path, prune_empty_dir=os.path.basename(os.path.dirname(path)) == 'uv')
+                    directory = os.path.dirname(path)
+                    self.txn.remove(path, prune_empty_dir=os.path.basename(directory) == 'uv'
+                                    or (path.endswith('/' + PYTHON_OWNER.dropin_name) and directory.endswith('.d')))
                     continue
                 # A file with the host's own lines is backed up first; one that holds only the block is ours.
                 made = self.txn.write(path, after, mode=self.mode_for(path), backup=own is not None)
                 if made:
                     self.result['backup_files'][path] = made
+            systemd_dir = self.env_paths.unit_dir.rstrip('/') + '/'
+            if any(change[0].startswith(systemd_dir) for change in changes) and self.systemd_booted():
+                self.systemctl('daemon-reload')
+                self.systemd_reloaded = True
             if wants_verify:
                 self.result['verified'] = self.verify(index, extras, cert, package)
         except (Failure, OSError) as error:
@@ -393,7 +517,12 @@ class PythonIndexWriter:
     def roll_back(self, error):
         touched = self.txn.changed_paths
         problems = self.txn.restore()
-        self.result.update(changed=False, written=[], files=[], backup_files={}, verified=[])
+        if self.systemd_reloaded:
+            try:
+                self.systemctl('daemon-reload')
+            except Failure as reload_error:
+                problems.append(str(reload_error))
+        self.result.update(changed=False, written=[], files=[], backup_files={}, verified=[], changed_units=[])
         self.result.pop('diff', None)
         cause = str(error) if isinstance(error, Failure) else 'writing the files failed: %s' % error
         msg = cause.rstrip('.')

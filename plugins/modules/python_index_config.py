@@ -125,6 +125,43 @@ options:
         also passed to the verifying clients as C(XDG_CONFIG_DIRS). Another value only for tests and unusual layouts.
     type: list
     elements: path
+  export_environment:
+    description:
+      - Also export C(PIP_INDEX_URL) (and C(PIP_EXTRA_INDEX_URL), the extra indexes separated by spaces) and, with
+        O(uv), C(UV_DEFAULT_INDEX) (and C(UV_INDEX)) through the collection's shared environment writer - to login
+        shells (C(/etc/profile.d/python-mirrors.sh)), PAM sessions (the role's marked lines of C(/etc/environment),
+        every other line kept, backed up first) and the services of O(systemd_units) (a drop-in
+        C(<unit>.d/python-mirrors.conf) each, then C(systemctl daemon-reload)).
+      - They override a user's own C(pip.conf), a project's C(pyproject.toml) index and C(uv.toml), so they are the
+        enforcing choice. V(false) (and O(state=absent)) removes what an earlier run exported, and only that.
+      - O(verify) then also asks a login shell and a PAM session (C(su)) of root, and each listed service that is
+        loaded (C(systemctl show)), for the variables; with other paths than the defaults those are not asked.
+    type: bool
+    default: false
+  systemd_units:
+    description:
+      - Services (CI agents) that get the variables in a drop-in when O(export_environment) is true. A name without
+        a suffix means C(<name>.service). The drop-in is written even if the unit is not installed yet; drop-ins of
+        units no longer listed are removed. A running service sees them at its next restart.
+    type: list
+    elements: str
+    default: []
+  profile_d_path:
+    description: The login-shell file (another path only for tests and unusual layouts).
+    type: path
+    default: /etc/profile.d/python-mirrors.sh
+  etc_environment_path:
+    description: The pam_env file.
+    type: path
+    default: /etc/environment
+  systemd_dir:
+    description: systemd's configuration directory, which holds C(system).
+    type: path
+    default: /etc/systemd
+  systemd_runtime_dir:
+    description: systemd's runtime unit directory; its presence tells that systemd runs on the host.
+    type: path
+    default: /run/systemd/system
   lock_timeout:
     description:
       - Seconds to wait for another buildfleet.mirrors writer on the same host to finish (the host lock
@@ -238,6 +275,11 @@ verified:
   type: list
   elements: str
   sample: [pip reads /etc/pip.conf (pip config debug, pip config list)]
+changed_units:
+  description: The services of O(systemd_units) whose drop-in changed (they see it at their next restart).
+  returned: always
+  type: list
+  elements: str
 pruned:
   description: O(pruned), credentials redacted.
   returned: always
@@ -284,6 +326,12 @@ def main():
             pip_conf_path=dict(type='path', default='/etc/pip.conf'),
             uv_toml_path=dict(type='path'),
             xdg_config_dirs=dict(type='list', elements='path'),
+            export_environment=dict(type='bool', default=False),
+            systemd_units=dict(type='list', elements='str', default=[]),
+            profile_d_path=dict(type='path', default='/etc/profile.d/python-mirrors.sh'),
+            etc_environment_path=dict(type='path', default='/etc/environment'),
+            systemd_dir=dict(type='path', default='/etc/systemd'),
+            systemd_runtime_dir=dict(type='path', default='/run/systemd/system'),
             lock_timeout=dict(type='int', default=DEFAULT_LOCK_TIMEOUT),
             pruned=dict(type='list', elements='str', default=[]),
         ),

@@ -79,7 +79,13 @@ def uv_command():
 def layout(tmp_path):
     xdg = tmp_path / 'xdg'
     (xdg / 'pip').mkdir(parents=True)
-    return {'pip': xdg / 'pip' / 'pip.conf', 'uv': xdg / 'uv' / 'uv.toml', 'xdg': xdg}
+    etc = tmp_path / 'etc'
+    (etc / 'profile.d').mkdir(parents=True)
+    (etc / 'systemd' / 'system').mkdir(parents=True)
+    (etc / 'environment').write_text('LANG="C.UTF-8"\n')
+    return {'pip': xdg / 'pip' / 'pip.conf', 'uv': xdg / 'uv' / 'uv.toml', 'xdg': xdg,
+            'profile': etc / 'profile.d' / 'python-mirrors.sh', 'environment': etc / 'environment',
+            'systemd': etc / 'systemd'}
 
 
 @pytest.fixture
@@ -88,7 +94,9 @@ def run(tmp_path, layout):
         module_args.setdefault('verify', 'never')
         module_args.setdefault('uv_command', uv_command() or str(tmp_path / 'no-uv'))
         module_args.update(pip_conf_path=str(layout['pip']), uv_toml_path=str(layout['uv']),
-                           xdg_config_dirs=[str(layout['xdg'])],
+                           xdg_config_dirs=[str(layout['xdg'])], profile_d_path=str(layout['profile']),
+                           etc_environment_path=str(layout['environment']), systemd_dir=str(layout['systemd']),
+                           systemd_runtime_dir=str(layout['xdg'] / 'no-systemd'),
                            python=sys.executable)
         return run_collection_module('python_index_config', tmp_path, module_args, check_mode, diff)
     return run_module
@@ -318,3 +326,39 @@ def test_cert_system_bundle_writes_the_first_bundle_that_exists(run, layout, ind
     missing = run(index_url=index_url(index), allow_http=True, cert_system_bundle=True,
                   system_bundles=[str(tmp_path / 'absent.crt')])
     assert missing.rc == 1 and 'no system CA bundle' in missing.result['msg']
+
+
+def test_export_environment_writes_the_variables_for_shells_pam_and_services_and_takes_them_back(run, layout, index,
+                                                                                                tmp_path):
+    extra = 'http://127.0.0.1:9/extra/'
+    before = tree(tmp_path / 'etc')
+    done = run(index_url=index_url(index), extra_index_urls=[extra], allow_http=True, export_environment=True,
+               systemd_units=['lab-runner'])
+    assert done.rc == 0, done.result
+    profile = layout['profile'].read_text()
+    assert "export PIP_INDEX_URL=%s\n" % index_url(index) in profile
+    assert "export UV_INDEX=%s\n" % extra in profile and "export PIP_EXTRA_INDEX_URL=%s\n" % extra in profile
+    environment = layout['environment'].read_text()
+    assert environment.startswith('LANG="C.UTF-8"\n# Managed by Ansible (buildfleet.mirrors.python_mirrors): '
+                                  'PIP_INDEX_URL PIP_EXTRA_INDEX_URL UV_DEFAULT_INDEX UV_INDEX\n')
+    assert 'UV_DEFAULT_INDEX="%s"' % index_url(index) in environment
+    dropin = layout['systemd'] / 'system' / 'lab-runner.service.d' / 'python-mirrors.conf'
+    assert 'Environment="PIP_INDEX_URL=%s"' % index_url(index) in dropin.read_text()
+    assert done.result['changed_units'] == ['lab-runner.service']
+    assert str(layout['environment']) in done.result['backup_files']
+    os.unlink(done.result['backup_files'][str(layout['environment'])])
+    # Turned off: every output of the environment goes, the files stay.
+    off = run(index_url=index_url(index), extra_index_urls=[extra], allow_http=True)
+    assert off.rc == 0, off.result
+    for backup in off.result['backup_files'].values():
+        os.unlink(backup)
+    assert tree(tmp_path / 'etc') == before
+    assert not layout['profile'].exists() and not dropin.parent.exists()
+    assert layout['environment'].read_text() == 'LANG="C.UTF-8"\n'
+    assert layout['pip'].exists()
+
+
+def test_export_environment_refuses_a_unit_that_is_no_service(run, layout, index):
+    refused = run(index_url=index_url(index), allow_http=True, export_environment=True, systemd_units=['x.timer'])
+    assert refused.rc == 1 and 'systemd_units' in refused.result['msg']
+    assert not layout['pip'].exists()
