@@ -58,6 +58,7 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._package_index_
     merge_uv_toml,
     plan_pip_conf,
     plan_uv_toml,
+    uv_settings,
 )
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._python_rules import (
     validate_extra_index_urls,
@@ -260,21 +261,29 @@ class PythonIndexWriter:
         """[(path, before, after, host's own text)] of the files that change (None: no file, or no host lines)."""
         pip_conf, uv_toml = self.paths()
         self.result.update(pip_conf=pip_conf, uv_toml=uv_toml)
-        targets = [(pip_conf, merge_pip_conf, plan_pip_conf(index, extras, cert))]
         uv_wanted = index is not None and self.params['uv']
-        # With uv false (or state absent) the collection's tables come out of the file uv reads.
-        targets.append((uv_toml, merge_uv_toml, plan_uv_toml(index, extras) if uv_wanted else []))
+        tls_key = self.uv_tls_key() if uv_wanted and cert is not None else 'native-tls'
+        targets = [
+            (pip_conf, lambda text, path: merge_pip_conf(text, plan_pip_conf(index, extras, cert), path),
+             lambda text, path: merge_pip_conf(text, {}, path)),
+            # With uv false (or state absent) the collection's lines come out of the file uv reads. With a CA bundle
+            # for pip, uv trusts the system store too (native-tls): its own roots know no corporate CA.
+            (uv_toml, lambda text, path: merge_uv_toml(text, plan_uv_toml(index, extras) if uv_wanted else [], path,
+                                                       uv_settings(cert is not None, tls_key)),
+             lambda text, path: merge_uv_toml(text, [], path)),
+        ]
         changes = []
-        for path, merge, plan in targets:
+        for path, merge, take_out in targets:
             if os.path.lexists(path) and not os.path.isfile(path):
                 raise Refusal('%s exists and is not a regular file; refusing to replace it' % path)
             before = _read(path)
             try:
-                after = merge(before, plan, path)
+                after = merge(before, path)
+                own = take_out(before, path)
             except ValueError as error:
                 raise Refusal(str(error)) from None
             if after != before:
-                changes.append((path, before, after, merge(before, [] if merge is merge_uv_toml else {}, path)))
+                changes.append((path, before, after, own))
             if after is not None and before is not None and not stat.S_IMODE(os.stat(path).st_mode) & 0o004:
                 self.host.warn('%s is not readable by every user (mode %04o): pip and uv run by other users than '
                                'root do not see the policy; the mode is the host\'s and is kept'
@@ -295,6 +304,26 @@ class PythonIndexWriter:
                                                     or not is_ours(before, PYTHON_OWNER)) else None
             changes.append((path, before, after, own))
         return changes
+
+    def uv_command(self):
+        return self.params.get('uv_command') or self.host.which('uv')
+
+    def uv_tls_key(self):
+        """system-certs when the host's uv reads it (newer uv deprecates native-tls), else native-tls."""
+        uv = self.uv_command()
+        if not uv or not os.path.isfile(uv):
+            return 'native-tls'
+        work = tempfile.mkdtemp(prefix='buildfleet-python-index-')
+        try:
+            os.makedirs(os.path.join(work, 'uv'))
+            with open(os.path.join(work, 'uv', 'uv.toml'), 'w') as stream:
+                stream.write('system-certs = true\n')
+            environment = self.client_environment(work)
+            environment['XDG_CONFIG_DIRS'] = work
+            rc, dummy, err = self.host.run([uv, 'cache', 'dir'], environment, work)
+            return 'system-certs' if rc == 0 and 'system-certs' not in err else 'native-tls'
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def environment(self, index, extras):
         """The variables to export ({} removes what an earlier run exported)."""
@@ -460,7 +489,7 @@ class PythonIndexWriter:
             environment = self.environment(index, extras)
             if environment:
                 verified += self.verify_environment(environment)
-            uv = self.params.get('uv_command') or self.host.which('uv')
+            uv = self.uv_command()
             if self.params['uv'] and uv:
                 verified += self.verify_uv(uv, self.params.get('python') or self.host.which('python3'), work, index,
                                            package, uv_toml)

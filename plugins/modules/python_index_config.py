@@ -70,9 +70,10 @@ options:
       - A CA bundle for pip's C(cert) key, which replaces pip's own CA list (certifi). Give the system bundle that
         the P(buildfleet.mirrors.ca_trust#role) role completes (C(/etc/ssl/certs/ca-certificates.crt) on Debian,
         C(/etc/pki/tls/certs/ca-bundle.crt) on RHEL), never one corporate CA alone. It must exist on the host.
-      - uv has no such key in C(uv.toml) that every version reads; it trusts its bundled Mozilla roots unless a user
-        sets C(SSL_CERT_FILE) or C(UV_NATIVE_TLS)/C(UV_SYSTEM_CERTS), so with a private CA the uv check fails and
-        the files go back (set O(uv=false), or give uv users one of those variables).
+      - uv trusts its bundled Mozilla roots, which know no corporate CA. With a bundle for pip, C(uv.toml) also gets
+        C(system-certs = true) (C(native-tls = true) for a uv older than that name, or when uv is not installed) in
+        a block of its own at the top of the file, so that uv trusts the system store instead, which
+        P(buildfleet.mirrors.ca_trust#role) completes.
     type: path
   cert_system_bundle:
     description:

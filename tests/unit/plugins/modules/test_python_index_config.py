@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 import zipfile
 
@@ -188,7 +189,7 @@ def test_uv_false_takes_the_tables_out_of_uv_toml_and_keeps_the_hosts_lines(run,
 def test_pip_reads_the_index_and_downloads_the_probe_package_through_it(run, layout, index):
     seen = len(index.requests)
     done = run(index_url=index_url(index), allow_http=True, uv=False, verify='always', verify_package=PROJECT)
-    assert done.rc == 0, done.result
+    assert done.rc == 0, done.result['msg']
     assert done.result['verified'] == [
         'pip reads %s (pip config debug, pip config list)' % layout['pip'],
         'pip download --no-deps %s through %s' % (PROJECT, index_url(index))]
@@ -202,7 +203,7 @@ def test_pip_reads_the_index_and_downloads_the_probe_package_through_it(run, lay
 def test_uv_installs_the_probe_package_into_a_venv_through_the_index(run, layout, index):
     seen = len(index.requests)
     done = run(index_url=index_url(index), allow_http=True, verify='always', verify_package=PROJECT)
-    assert done.rc == 0, done.result
+    assert done.rc == 0, done.result['msg']
     assert done.result['verified'][-1] == ('uv pip install --no-deps %s into a venv through %s'
                                            % (PROJECT, index_url(index)))
     agents = [request.headers.get('User-Agent', '') for request in index.requests[seen:]]
@@ -302,7 +303,7 @@ def test_credentials_in_an_index_url_are_refused_and_never_printed(run, layout):
 
 def test_the_result_names_pruned_indexes_redacted(run, layout, index):
     done = run(index_url=index_url(index), allow_http=True, pruned=['https://ci:%s@dead.example/simple/' % SECRET])
-    assert done.rc == 0, done.result
+    assert done.rc == 0, done.result['msg']
     assert done.result['pruned'] == ['https://***@dead.example/simple/']
     assert SECRET not in done.stdout
 
@@ -319,10 +320,27 @@ def test_cert_system_bundle_writes_the_first_bundle_that_exists(run, layout, ind
     bundle = tmp_path / 'pki' / 'ca-bundle.crt'
     bundle.parent.mkdir()
     bundle.write_text('')
-    done = run(index_url=index_url(index), allow_http=True, uv=False, cert_system_bundle=True,
+    # (Not verified here: this machine's own /etc/pip.conf sets cert too, which the pip check rightly refuses.)
+    done = run(index_url=index_url(index), allow_http=True, cert_system_bundle=True,
                system_bundles=[str(tmp_path / 'absent.crt'), str(bundle)])
-    assert done.rc == 0, done.result
+    assert done.rc == 0, done.result['msg']
     assert 'cert = %s\n' % bundle in layout['pip'].read_text()
+    # uv trusts the system store then (its own roots know no corporate CA), and the real uv reads the file.
+    assert layout['uv'].read_text().startswith('# BEGIN buildfleet.mirrors settings\n')
+    # The key the uv of this machine reads without a warning (the test's "uv" is a path that does not exist without one).
+    assert '\n%s = true\n' % ('system-certs' if uv_command() else 'native-tls') in layout['uv'].read_text()
+    if uv_command():
+        environment = {'HOME': str(tmp_path), 'PATH': '/usr/bin:/bin', 'XDG_CONFIG_DIRS': str(layout['xdg']),
+                       'UV_PYTHON_DOWNLOADS': 'never'}
+        seen = len(index.requests)
+        subprocess.run([uv_command(), '--no-cache', 'venv', '--python', sys.executable, str(tmp_path / 'venv')],
+                       env=environment, check=True, capture_output=True, cwd=str(tmp_path), timeout=120)
+        installed = subprocess.run([uv_command(), '--no-cache', 'pip', 'install', '--python',
+                                    str(tmp_path / 'venv/bin/python'), '--no-deps', PROJECT], env=environment,
+                                   check=False,
+                                   capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+        assert installed.returncode == 0 and 'warning' not in installed.stderr, installed.stderr
+        assert '/packages/%s' % WHEEL in [request.path for request in index.requests[seen:]]
     missing = run(index_url=index_url(index), allow_http=True, cert_system_bundle=True,
                   system_bundles=[str(tmp_path / 'absent.crt')])
     assert missing.rc == 1 and 'no system CA bundle' in missing.result['msg']
@@ -334,7 +352,7 @@ def test_export_environment_writes_the_variables_for_shells_pam_and_services_and
     before = tree(tmp_path / 'etc')
     done = run(index_url=index_url(index), extra_index_urls=[extra], allow_http=True, export_environment=True,
                systemd_units=['lab-runner'])
-    assert done.rc == 0, done.result
+    assert done.rc == 0, done.result['msg']
     profile = layout['profile'].read_text()
     assert "export PIP_INDEX_URL=%s\n" % index_url(index) in profile
     assert "export UV_INDEX=%s\n" % extra in profile and "export PIP_EXTRA_INDEX_URL=%s\n" % extra in profile
