@@ -58,3 +58,22 @@ def as_service(command: str, user: str | None = None) -> str:
         " systemctl reset-failed %s.service 2>/dev/null; systemctl daemon-reload; exit $rc"
         % (shlex.quote(command), script, script, " ".join(shlex.quote(line) for line in lines), unit_file,
            unit, output, script, output, unit_file, unit))
+
+
+# The access logs of the lab's Python index and npm registry: their logging fronts (access_front.py on the
+# mirror host) write one line per request on the plain and the TLS port alike.
+MIRROR_ACCESS_LOGS = {"pypi": "/var/log/buildfleet/pypi-access.log", "npm": "/var/log/buildfleet/npm-access.log"}
+
+
+def mirror_requests(kind: str) -> list[str]:
+    """The requests the lab's Python index (kind 'pypi') or npm registry ('npm') served so far, oldest first.
+
+    One line per request: `<client> <scheme>:<port> <METHOD> <path> <status> ua=<user agent>`, e.g.
+    `127.0.0.1 https:15447 GET /simple/buildfleet-hello/ 200 ua=pip/23.0.1 {...}`. Take len() before a client
+    runs and look at the lines after it: PyPI and npm may answer through this network's package proxy too, so an
+    install is proven by these lines only.
+    """
+    if kind not in MIRROR_ACCESS_LOGS:
+        raise ValueError("mirror_requests: kind must be one of %s, not %r" % (sorted(MIRROR_ACCESS_LOGS), kind))
+    log = mirror().file(MIRROR_ACCESS_LOGS[kind])
+    return log.content_string.splitlines() if log.exists else []

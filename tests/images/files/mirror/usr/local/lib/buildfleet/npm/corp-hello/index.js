@@ -1,0 +1,1 @@
+module.exports = 'Hello from the @corp scope of the buildfleet lab registry';
