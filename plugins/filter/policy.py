@@ -476,6 +476,76 @@ def go_proxy_gate(probe_result, policy, validate='strict', host='this host'):
     return judgement
 
 
+def _own_index_probes(probe_result, policy):
+    """The pypi probes of a mirror_check result that judge the python_mirrors policy: one per index, main first.
+
+    A result may hold other roles' probes too: an index is picked by kind, URL as mirror_check shows it (redacted)
+    and probe package. An index the result did not probe (or probed for another project) counts as dead.
+    """
+    probes = (probe_result or {}).get('probes') or []
+    package = policy.get('python_mirrors_probe_package') or 'pip'
+    judged = []
+    urls = [policy['python_mirrors_index_url']] + list(policy.get('python_mirrors_extra_index_urls') or [])
+    for number, url in enumerate(urls):
+        shown = redact_url(url)
+        found = [probe for probe in probes if isinstance(probe, dict) and probe.get('kind') == 'pypi'
+                 and probe.get('url') == shown and probe.get('package', package) == package]
+        if found:
+            reachable = all(probe.get('reachable') for probe in found)
+            errors = [probe.get('error') for probe in found if not probe.get('reachable')]
+            error = errors[0] if errors else None
+        else:
+            reachable, error = False, 'not probed for %s (no such probe in the mirror_check result)' % package
+        judged.append({'kind': 'pypi', 'url': shown, 'reachable': reachable, 'error': error, 'caller_url': url,
+                       'main': number == 0})
+    return judged
+
+
+@policy_errors_as_filter_errors
+def python_mirrors_gate(probe_result, policy, validate='strict', host='this host'):
+    if validate not in GATE_MODES:
+        raise AnsibleFilterError('python_mirrors_validate %r is not one of %s' % (validate, ', '.join(GATE_MODES)))
+    if not isinstance(policy, dict) or not policy.get('python_mirrors_index_url'):
+        raise AnsibleFilterError('python_mirrors_gate needs the validated policy (the output of '
+                                 'validate_python_mirrors with python_mirrors_state present)')
+    extras = list(policy.get('python_mirrors_extra_index_urls') or [])
+    judgement = {'judged': 0, 'dead': [], 'extra_index_urls': extras, 'pruned': [], 'refusal': '', 'warning': ''}
+    if validate == 'off':
+        return judgement
+    judged = _own_index_probes(probe_result, policy)
+    dead = [probe for probe in judged if not probe['reachable']]
+    judgement['judged'] = len(judged)
+    judgement['dead'] = [{'kind': probe['kind'], 'url': probe['url'], 'error': probe['error']} for probe in dead]
+    if not dead:
+        return judgement
+    package = policy.get('python_mirrors_probe_package') or 'pip'
+
+    def listed(probes):
+        return '; '.join('%s: %s' % (probe['url'], probe['error']) for probe in probes)
+
+    if validate == 'strict':
+        judgement['refusal'] = (
+            'python_mirrors_validate is strict and %d of %d indexes did not serve %s from %s, so nothing was changed '
+            'on it: %s. Bring the index back, correct the policy (python_mirrors_probe_package must be a project '
+            'every index serves), or set python_mirrors_validate to prune to leave out the extra indexes that do '
+            'not answer.' % (len(dead), len(judged), package, host, listed(dead)))
+    elif validate == 'prune':
+        if any(probe['main'] for probe in dead):
+            judgement['refusal'] = (
+                'python_mirrors_validate is prune, but the main index python_mirrors_index_url did not serve %s '
+                'from %s, so nothing was changed on it: %s.' % (package, host, listed(dead)))
+        else:
+            judgement['extra_index_urls'] = [probe['caller_url'] for probe in judged
+                                             if not probe['main'] and probe['reachable']]
+            judgement['pruned'] = [probe['url'] for probe in dead]
+            judgement['warning'] = ('[WARNING] python_mirrors_validate is prune: left out of the extra indexes on '
+                                    '%s: %s' % (host, listed(dead)))
+    else:
+        judgement['warning'] = ('[WARNING] python_mirrors_validate is warn: written although they did not serve %s '
+                                'on %s: %s' % (package, host, listed(dead)))
+    return judgement
+
+
 class FilterModule:
     """Mirror-policy filters of buildfleet.mirrors."""
 
@@ -491,6 +561,7 @@ class FilterModule:
             'go_proxy_gate': go_proxy_gate,
             'validate_python_mirrors': validate_python_mirrors_filter,
             'validate_node_mirrors': validate_node_mirrors_filter,
+            'python_mirrors_gate': python_mirrors_gate,
             'python_mirrors_probes': python_mirrors_probes_filter,
             'node_mirrors_probes': node_mirrors_probes_filter,
         }

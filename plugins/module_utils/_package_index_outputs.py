@@ -38,8 +38,11 @@ UV_TOML = '/etc/uv/uv.toml'
 NPMRC_DEBIAN = '/etc/npmrc'
 
 # pip reads a key in a command's section ([install], [download]...) before the same key in [global], so any of
-# these in any section the collection does not own would override or defeat the policy.
+# these in any section the collection does not own would override or defeat the policy. trusted-host and cert are
+# conflicts only when the policy writes them (a second one in [global] breaks pip; one in [install] beats ours): a
+# host's own cert line, with a policy that has none, is the host's trust and is kept.
 PIP_KEYS = ('index-url', 'extra-index-url', 'trusted-host', 'cert', 'no-index')
+PIP_INDEX_KEYS = ('index-url', 'extra-index-url', 'no-index')
 NPM_KEYS = ('registry',)
 # The host's own CA settings conflict only with a policy that sets cafile: without one they are the host's trust.
 NPM_CA_KEYS = ('cafile', 'ca')
@@ -147,7 +150,7 @@ def _pip_key(name):
     return name[2:] if name.startswith('--') else name
 
 
-def _pip_conflicts(lines, path):
+def _pip_conflicts(lines, path, keys=PIP_KEYS):
     parser = configparser.RawConfigParser()
     parser.optionxform = _pip_key
     try:
@@ -158,7 +161,7 @@ def _pip_conflicts(lines, path):
     found = []
     for section in parser.sections():
         for key in parser.options(section):
-            if key in PIP_KEYS:
+            if key in keys:
                 found.append('%s in [%s]' % (key, section))
     return found
 
@@ -168,10 +171,11 @@ def merge_pip_conf(text, plan, path=PIP_CONF):
 
     Returns the new text (the same string when nothing changes), or None when the file should not exist. The block
     goes right after the first ``[global]`` header, or, with none, at the top of the file with a ``[global]`` header
-    of its own. A policy key (or ``no-index``) that the host's own lines set in any section is a conflict.
+    of its own. A key of the plan, or ``index-url``, ``extra-index-url`` or ``no-index``, that the host's own lines
+    set in any section is a conflict.
     """
     rest = _without_block(text, path) if text else []
-    conflicts = _pip_conflicts(rest, path) if plan else []
+    conflicts = _pip_conflicts(rest, path, set(PIP_INDEX_KEYS) | set(plan)) if plan else []
     if conflicts:
         raise ValueError('%s already sets %s outside the collection\'s lines; pip would read those instead of (or '
                          'beside) the policy. Remove them from the file, then run again; the file was left untouched'
@@ -225,16 +229,56 @@ def _uv_conflicts(document):
     return found
 
 
-def merge_uv_toml(text, plan, path=UV_TOML):
+# Top-level settings must come before the first table of a TOML file, and the index tables go at its end: the
+# settings are a second block of their own, always at the very top of the file.
+UV_SETTINGS_BEGIN = '# BEGIN buildfleet.mirrors settings'
+UV_SETTINGS_END = '# END buildfleet.mirrors settings'
+# native-tls makes uv trust the system store (which ca_trust completes) instead of its bundled roots; every uv since
+# 0.3 reads it. Newer uv calls it system-certs (0.13 warns that native-tls is deprecated), which an older uv refuses.
+UV_TLS_KEYS = ('native-tls', 'system-certs')
+
+
+def uv_settings(native_tls=False, key='native-tls'):
+    """The top-level uv.toml settings of the policy: ``native-tls = true`` (or ``key``, ``system-certs`` for a uv
+    that knows it) when a private CA is in use."""
+    if key not in UV_TLS_KEYS:
+        raise ValueError('uv TLS key %r is not one of %s' % (key, ', '.join(UV_TLS_KEYS)))
+    return {key: True} if native_tls else {}
+
+
+def _without_uv_settings(text, path):
+    """The text without the settings block at its top (and the blank line the merge put after it)."""
+    if not text:
+        return text
+    lines = text.split('\n')
+    begins = [number for number, line in enumerate(lines) if line.rstrip() == UV_SETTINGS_BEGIN]
+    ends = [number for number, line in enumerate(lines) if line.rstrip() == UV_SETTINGS_END]
+    if not begins and not ends:
+        return text
+    if begins != [0] or len(ends) != 1:
+        raise ValueError('%s holds the "%s" lines somewhere else than at its top, or more than once. It was edited '
+                         'by hand: remove the collection\'s lines (and those markers), then run again; the file was '
+                         'left untouched' % (path, UV_SETTINGS_BEGIN))
+    rest = lines[ends[0] + 1:]
+    if rest[:1] == [''] and len(rest) > 1:
+        rest = rest[1:]
+    return '\n'.join(rest)
+
+
+def merge_uv_toml(text, plan, path=UV_TOML, settings=None):
     """Merge the plan (see :func:`plan_uv_toml`) into the text of a uv.toml (None: no file).
 
-    Returns the new text, or None when the file should not exist. The tables go at the end of the file (after
+    ``settings`` (top-level keys such as :func:`uv_settings`' ``native-tls``) go in a block of their own at the very
+    top of the file, before any table; a host that sets one of them (or ``system-certs`` for ``native-tls``) to the
+    same value keeps its line and gets none, another value is a conflict. Returns the new text, or None when the file should not exist. The tables go at the end of the file (after
     every table of the host's, so no key of the host's moves into them). A default index, ``index-url``,
     ``extra-index-url`` or ``no-index`` of the host's own (at the top or in ``[pip]``) is a conflict
     (``find-links`` only adds local files, so it is kept). The result is parsed again: everything but the collection's tables must be as it was.
     """
     import tomllib  # Python 3.11 and newer; uv's hosts have it (the caller checks the version first)
 
+    original, text = text, _without_uv_settings(text, path)
+    settings = dict(settings or {}) if plan else {}
     rest = _without_block(text, path) if text else []
     try:
         before = tomllib.loads('\n'.join(rest))
@@ -242,26 +286,43 @@ def merge_uv_toml(text, plan, path=UV_TOML):
         raise ValueError('%s is not valid TOML (%s); it was left untouched: fix it, then run again'
                          % (path, error)) from None
     conflicts = _uv_conflicts(before) if plan else []
+    for key, value in list(settings.items()):
+        # A host that already says the same (native-tls, or system-certs, = true) keeps its line and gets none.
+        same = [other for other in (UV_TLS_KEYS if key in UV_TLS_KEYS else (key,)) if other in before]
+        if same and all(before[other] == value for other in same):
+            del settings[key]
+        else:
+            conflicts += ['%s = %s' % (other, _toml_value(before[other])) for other in same]
     if conflicts:
         raise ValueError('%s already sets %s outside the collection\'s lines; uv would use those instead of (or '
                          'beside) the policy. Remove them from the file, then run again; the file was left untouched'
                          % (path, ', '.join(conflicts)))
     if not plan:
-        return _removed(text, path)
+        removed = _removed(text, path)
+        return original if removed == original else removed
     body = []
     for table in plan:
-        body += ['[[index]]'] + ['%s = %s' % (key, 'true' if value is True else _toml_string(value))
+        body += ['[[index]]'] + ['%s = %s' % (key, _toml_value(value))
                                  for key, value in table.items()]
     while rest and rest[-1].strip() == '':
         rest = rest[:-1]
-    result = _joined(rest + ([''] if rest else []) + _block(body))
+    lines = rest + ([''] if rest else []) + _block(body)
+    if settings:
+        top = ['%s = %s' % (key, _toml_value(value)) for key, value in settings.items()]
+        lines = [UV_SETTINGS_BEGIN, EXPLAIN] + top + [UV_SETTINGS_END, ''] + lines
+    result = _joined(lines)
     after = tomllib.loads(result)
     expected = dict(before)
+    expected.update(settings)
     expected['index'] = list(before.get('index') or []) + plan
     if after != expected:
         raise ValueError('internal error: merging the indexes into %s would change other keys; the file was left '
                          'untouched' % path)
-    return text if result == text else result
+    return original if result == original else result
+
+
+def _toml_value(value):
+    return ('true' if value else 'false') if isinstance(value, bool) else _toml_string(value)
 
 
 # ---------------------------------------------------------------------------

@@ -19,7 +19,8 @@ FILTERS = FilterModule().filters()
 FILTER_NAMES = ['goproxy_string', 'validate_go_policy', 'go_environment', 'validate_go_credentials',
                 'validate_registry_mirrors',
                 'validate_insecure_registries', 'redact_url', 'go_proxy_gate',
-                'validate_python_mirrors', 'validate_node_mirrors', 'python_mirrors_probes', 'node_mirrors_probes']
+                'validate_python_mirrors', 'validate_node_mirrors', 'python_mirrors_gate', 'python_mirrors_probes',
+                'node_mirrors_probes']
 
 
 def refused(filter_name, *args, **kwargs):

@@ -26,6 +26,7 @@ from ansible_collections.buildfleet.mirrors.plugins.module_utils._package_index_
     plan_npmrc,
     plan_pip_conf,
     plan_uv_toml,
+    uv_settings,
 )
 
 INDEX = 'https://pypi.corp.example/simple/'
@@ -147,6 +148,15 @@ def test_pip_conf_keys_that_would_override_the_policy_are_conflicts(host_text, w
     assert merge_pip_conf(host_text, {}, '/etc/pip.conf') == host_text
 
 
+@pytest.mark.parametrize('host_text', ['[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n',
+                                       '[install]\ntrusted-host = pypi.example\n'])
+def test_a_hosts_cert_or_trusted_host_is_a_conflict_only_when_the_policy_writes_one(host_text, tmp_path):
+    merged = merge_pip_conf(host_text, plan_pip_conf(INDEX), 'pip.conf')
+    assert holds_block(merged) and merge_pip_conf(merged, {}, 'pip.conf') == host_text
+    with pytest.raises(ValueError, match='already sets'):
+        merge_pip_conf(host_text, plan_pip_conf('http://127.0.0.1:9/simple/', cert=BUNDLE), 'pip.conf')
+
+
 def test_pip_conf_that_pip_cannot_read_is_left_alone():
     with pytest.raises(ValueError, match='cannot be read as pip reads it'):
         merge_pip_conf('[global]\ntimeout = 1\ntimeout = 2\n', plan_pip_conf(INDEX), 'pip.conf')
@@ -265,3 +275,28 @@ def test_npm_reads_a_key_in_a_section_as_no_configuration(tmp_path):
     path = tmp_path / 'npmrc'
     path.write_text('[section]\nregistry=https://npm.corp.example/\n')
     assert npm_reads(path, tmp_path, 'registry') == {'registry': 'https://registry.npmjs.org/'}
+
+
+@pytest.mark.parametrize('host_text', [None, '', '# only a comment\n',
+                                       'cache-dir = "/var/cache/uv"\n\n[pip]\ngenerate-hashes = true\n'])
+def test_uv_native_tls_goes_in_a_block_at_the_top_and_comes_out_byte_for_byte(host_text):
+    import tomllib
+    merged = merge_uv_toml(host_text, plan_uv_toml(INDEX), 'uv.toml', uv_settings(native_tls=True))
+    assert merged.startswith('# BEGIN buildfleet.mirrors settings\n')
+    parsed = tomllib.loads(merged)
+    assert parsed['native-tls'] is True and parsed['index'][-1] == {'url': INDEX, 'default': True}
+    assert merge_uv_toml(merged, plan_uv_toml(INDEX), 'uv.toml', uv_settings(native_tls=True)) == merged
+    # The CA no longer in use: the settings block goes, the tables stay; removal gives the host's text back.
+    without = merge_uv_toml(merged, plan_uv_toml(INDEX), 'uv.toml')
+    assert without == merge_uv_toml(host_text, plan_uv_toml(INDEX), 'uv.toml')
+    assert merge_uv_toml(merged, [], 'uv.toml') == (host_text or None)
+
+
+def test_a_hosts_own_tls_setting_is_a_conflict_only_when_the_policy_sets_another_value():
+    host_text = 'system-certs = false\n'
+    assert holds_block(merge_uv_toml(host_text, plan_uv_toml(INDEX), 'uv.toml'))
+    with pytest.raises(ValueError, match='system-certs = false'):
+        merge_uv_toml(host_text, plan_uv_toml(INDEX), 'uv.toml', uv_settings(native_tls=True))
+    # The host trusts the system store already: its line stays, no settings block.
+    merged = merge_uv_toml(HOST_UV_TOML, plan_uv_toml(INDEX), 'uv.toml', uv_settings(native_tls=True))
+    assert merged == merge_uv_toml(HOST_UV_TOML, plan_uv_toml(INDEX), 'uv.toml')
