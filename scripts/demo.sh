@@ -33,6 +33,8 @@ build_servers=(buildfleet-bullseye buildfleet-bookworm buildfleet-trixie)
 module=corp.example.com/platform/greeting
 module_version=v1.1.0
 goproxy_log=/var/log/buildfleet/goproxy-access.log
+pypi_log=/var/log/buildfleet/pypi-access.log
+npm_log=/var/log/buildfleet/npm-access.log
 registry_unit=buildfleet-registry.service
 keep=${KEEP:-0}
 step=0
@@ -121,6 +123,18 @@ goproxy_log_since() {
   on_host "$mirror" "tail -n +$(($1 + 1)) $goproxy_log" | sed -nE 's/^[^"]*"([^"]*)" ([0-9]+).*$/\1  ->  \2/p'
 }
 
+# The lab index's and registry's logging fronts: "<client> <scheme>:<port> <METHOD> <path> <status> ua=<agent> ...".
+front_log_lines() { on_host "$mirror" "cat $1 2>/dev/null | wc -l"; }
+front_log_since() {
+  on_host "$mirror" "tail -n +$(($2 + 1)) $1" | awk '{ ua = $7; sub(/^ua=/, "", ua); printf "%s %s  ->  %s  (%s)\n", $3, $4, $5, ua }'
+}
+
+# What pip and npm of user builder resolve (the global files the roles wrote, as the clients read them).
+pip_index() {
+  as_builder "$1" 'python3 -m pip config list 2>/dev/null' | sed -nE "s/^(global|install)\.index-url='(.*)'$/\2/p" | head -n1
+}
+npm_registry() { as_builder "$1" 'npm config get registry 2>/dev/null'; }
+
 run_site() {
   local log=$1
   ( cd "$demo_dir" && ansible-playbook site.yml ) >"$log" 2>&1 || return $?
@@ -163,16 +177,16 @@ up() {
   holder_alive && die "a demo fleet from 'make demo KEEP=1' is still up: run 'make demo-down' first"
   # The demo inventory names the lab's ports in plain numbers, for a reader: they must be lab.env's.
   local port
-  for port in "$BUILDFLEET_GOPROXY_PORT" "$BUILDFLEET_REGISTRY_PORT"; do
+  for port in "$BUILDFLEET_GOPROXY_PORT" "$BUILDFLEET_REGISTRY_PORT" "$BUILDFLEET_PYPI_PORT" "$BUILDFLEET_NPM_PORT"; do
     grep -q "127.0.0.1:$port" "$demo_dir/inventory/group_vars/build_servers.yml" \
       || die "scripts/demo/inventory/group_vars/build_servers.yml does not use port $port of tests/images/lab.env"
   done
   take_lab_lock
   trap on_exit EXIT
 
-  say "buildfleet.mirrors demo: one ansible-playbook run makes every build server fetch Go modules"
-  say "and Docker Hub images through the company's mirror, after checking from each host that the"
-  say "mirror answers. Everything runs on this machine; nothing leaves 127.0.0.1."
+  say "buildfleet.mirrors demo: one ansible-playbook run makes every build server fetch Go modules,"
+  say "Docker Hub images, Python and npm packages through the company's mirrors, after checking from"
+  say "each host that the mirrors answer. Everything runs on this machine; nothing leaves 127.0.0.1."
 
   heading "Start a lab fleet: three build servers and the mirror host (containers running systemd and Docker)"
   fleet_started=1
@@ -184,13 +198,16 @@ up() {
   for host in "${build_servers[@]}"; do
     say "      $host  $(describe_host "$host")"
   done
-  say "      $mirror  a Docker Hub mirror on http://127.0.0.1:$BUILDFLEET_REGISTRY_PORT and a Go module proxy on http://127.0.0.1:$BUILDFLEET_GOPROXY_PORT"
+  say "      $mirror  a Docker Hub mirror on http://127.0.0.1:$BUILDFLEET_REGISTRY_PORT and a Go module proxy on http://127.0.0.1:$BUILDFLEET_GOPROXY_PORT,"
+  say "        a Python index on http://127.0.0.1:$BUILDFLEET_PYPI_PORT/simple/ and an npm registry on http://127.0.0.1:$BUILDFLEET_NPM_PORT/"
 
   heading "Before: what the build servers use today"
   for host in "${build_servers[@]}"; do
     say "    $host"
     say "      Docker Hub mirrors of dockerd:  $(dockerd_mirrors "$host")"
     say "      GOPROXY of user builder:        $(as_builder "$host" 'go env GOPROXY')   (Go's default)"
+    say "      pip index of user builder:      $(pip_index "$host" | grep . || echo 'none set (pip goes to pypi.org)')"
+    say "      npm registry of user builder:   $(npm_registry "$host")"
   done
 
   heading "Apply the policy: ansible-playbook site.yml, from the inventory repo scripts/demo/"
@@ -232,6 +249,20 @@ up() {
     say "        downloaded $module $module_version, checksum $sum"
     say "      the mirror's GOPROXY log:"
     goproxy_log_since "$before" | indent | sed 's/^/  /'
+
+    say "      pip index of user builder: $(pip_index "$host")"
+    before=$(front_log_lines "$pypi_log")
+    say "      \$ su - builder -c 'python3 -m venv venv && venv/bin/pip install --no-cache-dir buildfleet-hello'   (in a fresh directory)"
+    as_builder "$host" "work=\$(mktemp -d) && cd \$work && python3 -m venv venv && venv/bin/pip install --no-cache-dir --disable-pip-version-check -q buildfleet-hello && venv/bin/python -c \"import importlib.metadata as m; print('installed buildfleet-hello', m.version('buildfleet-hello'))\"; rc=\$?; rm -rf \$work; exit \$rc" | indent | sed 's/^/  /'
+    say "      the mirror's Python index log:"
+    front_log_since "$pypi_log" "$before" | indent | sed 's/^/  /'
+
+    say "      npm registry of user builder: $(npm_registry "$host")"
+    before=$(front_log_lines "$npm_log")
+    say "      \$ su - builder -c 'npm install buildfleet-hello @corp/hello'   (in a fresh directory, with an empty cache)"
+    as_builder "$host" "work=\$(mktemp -d) && cd \$work && npm install --cache \$work/cache --no-audit --no-fund --loglevel=error buildfleet-hello @corp/hello >/dev/null && ls -d node_modules/buildfleet-hello node_modules/@corp/hello | sed 's/^/installed /'; rc=\$?; rm -rf \$work; exit \$rc" | indent | sed 's/^/  /'
+    say "      the mirror's npm registry log:"
+    front_log_since "$npm_log" "$before" | indent | sed 's/^/  /'
   done
 
   heading "Run site.yml again: the fleet already has the policy, so nothing changes"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import configparser
 import json
 import re
+import sys
 
 from urllib.parse import urlsplit
 
@@ -275,16 +276,29 @@ def merge_uv_toml(text, plan, path=UV_TOML, settings=None):
     ``extra-index-url`` or ``no-index`` of the host's own (at the top or in ``[pip]``) is a conflict
     (``find-links`` only adds local files, so it is kept). The result is parsed again: everything but the collection's tables must be as it was.
     """
-    import tomllib  # Python 3.11 and newer; uv's hosts have it (the caller checks the version first)
+    try:
+        import tomllib  # Python 3.11 and newer
+    except ImportError:
+        tomllib = None
 
     original, text = text, _without_uv_settings(text, path)
     settings = dict(settings or {}) if plan else {}
     rest = _without_block(text, path) if text else []
-    try:
-        before = tomllib.loads('\n'.join(rest))
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError('%s is not valid TOML (%s); it was left untouched: fix it, then run again'
-                         % (path, error)) from None
+    if tomllib is None:
+        # An older Python (Debian 11's 3.9) cannot read the host's lines to check them; the collection's own lines
+        # are rendered from checked values and need no reading back. uv itself reads the result at verification.
+        if any(line.strip() and not line.lstrip().startswith('#') for line in rest):
+            raise ValueError('%s has settings of its own, and this host\'s Python (%d.%d) has no tomllib to check '
+                             'that they do not override the policy (Python 3.11 or newer has it). Move them out of '
+                             'the file, or set python_mirrors_uv: false; the file was left untouched'
+                             % ((path,) + tuple(sys.version_info[:2])))
+        before = {}
+    else:
+        try:
+            before = tomllib.loads('\n'.join(rest))
+        except tomllib.TOMLDecodeError as error:
+            raise ValueError('%s is not valid TOML (%s); it was left untouched: fix it, then run again'
+                             % (path, error)) from None
     conflicts = _uv_conflicts(before) if plan else []
     for key, value in list(settings.items()):
         # A host that already says the same (native-tls, or system-certs, = true) keeps its line and gets none.
@@ -311,11 +325,10 @@ def merge_uv_toml(text, plan, path=UV_TOML, settings=None):
         top = ['%s = %s' % (key, _toml_value(value)) for key, value in settings.items()]
         lines = [UV_SETTINGS_BEGIN, EXPLAIN] + top + [UV_SETTINGS_END, ''] + lines
     result = _joined(lines)
-    after = tomllib.loads(result)
     expected = dict(before)
     expected.update(settings)
     expected['index'] = list(before.get('index') or []) + plan
-    if after != expected:
+    if tomllib is not None and tomllib.loads(result) != expected:
         raise ValueError('internal error: merging the indexes into %s would change other keys; the file was left '
                          'untouched' % path)
     return original if result == original else result

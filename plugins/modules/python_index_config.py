@@ -198,7 +198,9 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - Needs Python 3.11 or newer on the host (C(tomllib) reads C(uv.toml)).
+  - On a host with Python older than 3.11 (no C(tomllib)), a C(uv.toml) that holds settings of its own is refused
+    (they cannot be checked); the collection's own lines are written without reading them back, and uv itself
+    reads the file at verification.
   - The module must run as root (C(become)). New files are C(root:root) C(0644); an existing file keeps its mode,
     never wider than C(0644).
   - Never writes C(break-system-packages); Debian's pip refuses installs outside a venv (PEP 668), which is right.

@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from labinfra import as_login_user, lab_vars, mirror
+from labinfra import as_login_user, lab_vars, mirror, mirror_requests
 from sitefleet import healthy_hosts
 
 testinfra_hosts = healthy_hosts()
@@ -104,3 +104,40 @@ def test_go_mod_download_as_builder_is_served_by_the_mirror(host):
     info = json.loads(result.stdout)
     assert info["Version"] == version
     assert goproxy_log_count(lab["lab_goproxy_access_log"], zip_request) == served_before + 1
+
+
+def test_pip_install_as_builder_is_served_by_the_lab_index(host):
+    """pip in a fresh venv, from the builder's login shell with no cache, installs the lab project from the index."""
+    lab = lab_vars(host)
+    before = len(mirror_requests("pypi"))
+    job = (
+        'work=$(mktemp -d) && cd "$work" && python3 -m venv venv '
+        '&& venv/bin/pip install --no-cache-dir --disable-pip-version-check -q %s==%s '
+        '&& venv/bin/python -c "import importlib.metadata as m; print(m.version(\'%s\'))"; rc=$?; rm -rf "$work"; exit $rc'
+        % (lab["lab_pypi_package"], lab["lab_package_version"], lab["lab_pypi_package"])
+    )
+    result = host.run(as_login_user("builder", job))
+    assert result.rc == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == lab["lab_package_version"]
+    served = mirror_requests("pypi")[before:]
+    assert any(" GET /simple/%s/ 200 " % lab["lab_pypi_package"] in line for line in served), served
+    assert any(" GET /packages/buildfleet_hello-%s-py3-none-any.whl 200 " % lab["lab_package_version"] in line
+               for line in served), served
+
+
+def test_npm_install_as_builder_is_served_by_the_lab_registry(host):
+    """npm in a fresh directory with an empty cache installs the lab package and the @corp one from the registry."""
+    lab = lab_vars(host)
+    before = len(mirror_requests("npm"))
+    job = (
+        'work=$(mktemp -d) && cd "$work" && npm install --cache "$work/cache" --no-audit --no-fund --loglevel=error '
+        '%s %s >/dev/null && for p in %s %s; do node -p "require(\\"./node_modules/$p/package.json\\").version"; done; '
+        'rc=$?; rm -rf "$work"; exit $rc' % (lab["lab_npm_package"], lab["lab_npm_scoped_package"],
+                                              lab["lab_npm_package"], lab["lab_npm_scoped_package"])
+    )
+    result = host.run(as_login_user("builder", job))
+    assert result.rc == 0, result.stdout + result.stderr
+    assert result.stdout.split() == [lab["lab_package_version"]] * 2, result.stdout
+    served = mirror_requests("npm")[before:]
+    assert any(" GET /%s " % lab["lab_npm_package"] in line for line in served), served
+    assert any(" GET /@corp%2fhello " in line or " GET /@corp%2Fhello " in line for line in served), served

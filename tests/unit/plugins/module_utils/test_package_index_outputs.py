@@ -300,3 +300,19 @@ def test_a_hosts_own_tls_setting_is_a_conflict_only_when_the_policy_sets_another
     # The host trusts the system store already: its line stays, no settings block.
     merged = merge_uv_toml(HOST_UV_TOML, plan_uv_toml(INDEX), 'uv.toml', uv_settings(native_tls=True))
     assert merged == merge_uv_toml(HOST_UV_TOML, plan_uv_toml(INDEX), 'uv.toml')
+
+
+def test_uv_toml_without_tomllib_writes_its_own_lines_and_refuses_a_host_file_it_cannot_check(monkeypatch):
+    """Debian 11's Python 3.9 has no tomllib: the policy's own file is written, a host's settings are refused."""
+    import sys
+
+    from ansible_collections.buildfleet.mirrors.plugins.module_utils import _package_index_outputs as outputs
+
+    plan = outputs.plan_uv_toml('https://pypi.corp.example/simple/', [])
+    with_tomllib = outputs.merge_uv_toml(None, plan)
+    monkeypatch.setitem(sys.modules, 'tomllib', None)  # import tomllib now raises ImportError
+    assert outputs.merge_uv_toml(None, plan) == with_tomllib
+    assert outputs.merge_uv_toml(with_tomllib, plan) == with_tomllib
+    assert outputs.merge_uv_toml(with_tomllib, []) is None
+    with pytest.raises(ValueError, match=r'has settings of its own, and this host.s Python \(\d+\.\d+\) has no tomllib'):
+        outputs.merge_uv_toml('native-tls = true\n', plan)
