@@ -1044,8 +1044,8 @@ def package_probes(python, node):
         pairs = []
         for item in wanted:
             pair = (item, None) if isinstance(item, str) else (item['url'], item['package'])
-            if (pair[0], pair[1] or node['probe_package']) not in [(url, package or node['probe_package'])
-                                                                    for url, package in pairs]:
+            known = [(url, package or node['probe_package']) for url, package in pairs]
+            if (pair[0], pair[1] or node['probe_package']) not in known:
                 pairs.append(pair)
         npm = parse_npm_registries([url if package is None else dict(url=url, package=package)
                                     for url, package in pairs], node['probe_package'])

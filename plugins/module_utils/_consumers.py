@@ -11,18 +11,22 @@ environment. The commands are built here once:
 - :func:`login_shell` — ``/bin/sh -l`` with an empty environment (it reads /etc/profile and /etc/profile.d);
 - :func:`pam_session` — ``su`` to a user, which opens a PAM session (pam_env reads /etc/environment);
 - :func:`ask_service` — a oneshot unit started through PID 1 without D-Bus (systemd-run needs the bus;
-  systemctl reaches PID 1 over its private socket as root): what a service started now gets.
+  systemctl reaches PID 1 over its private socket as root): what a service started now gets;
+- :func:`environment_mismatches` — all of them at once for an owner's environment outputs (the package-index
+  writers), with the Environment= each listed service will start with.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import subprocess
 import time
 
 from ansible.module_utils.common.text.converters import to_native, to_text
 
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._env_outputs import mismatches, parse_env_output
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._transaction import LOCK_DIR
 
 # The root-only directory where a verifying service writes its output (the collection's lock directory).
@@ -113,3 +117,39 @@ def ask_service(systemctl, argv, runtime_dir, timeout, purpose, prefix, output_d
                 run(cleanup_deadline, *arguments)
             except (OSError, subprocess.TimeoutExpired):
                 pass  # reset-failed fails for a unit that did not fail; a stale entry goes at the next reload
+
+
+def environment_mismatches(run, environment, paths, services, systemctl=None, shells=True, redact=str):
+    """Ask every consumer of an owner's environment outputs what it gets: (names asked, sentences of what is wrong).
+
+    ``run(argv) -> (rc, out, err)`` runs a command with no environment of the module's own. With ``shells``, a
+    login shell (``paths.profile_d``) and a PAM session (``paths.etc_environment``) are asked; with ``systemctl``
+    (its path, on a host booted with systemd), each of ``services`` that is loaded shows the Environment= it will
+    start with (a template unit has none of its own; a unit not installed yet is skipped: its drop-in waits for it).
+    A consumer that cannot be asked raises OSError naming it.
+    """
+    consumers = []
+    if shells:
+        consumers = [('login shells (%s)' % paths.profile_d, login_shell('/usr/bin/env')),
+                     ('PAM sessions (%s)' % paths.etc_environment, pam_session('/usr/bin/env'))]
+    asked, wrong = [], []
+    for name, argv in consumers:
+        rc, out, err = run(argv)
+        if rc != 0:
+            raise OSError('%s could not be asked (rc %s): %s' % (name, rc, ' '.join((err or out).split())[-600:]))
+        wrong += mismatches(name, parse_env_output(out), environment, redact)
+        asked.append(name)
+    for service in (services if systemctl else []):
+        if service.endswith('@.service'):
+            continue
+        rc, out, err = run([systemctl, 'show', '--property=LoadState', '--property=Environment', '--', service])
+        if rc != 0:
+            raise OSError('systemctl show %s failed (rc %s): %s' % (service, rc, ' '.join((err or out).split())))
+        settings = dict(line.partition('=')[::2] for line in out.splitlines())
+        if settings.get('LoadState') != 'loaded':
+            continue
+        seen = dict(item.split('=', 1) for item in shlex.split(settings.get('Environment', '')) if '=' in item)
+        name = 'the service %s (%s)' % (service, paths.unit_dropin(service))
+        wrong += mismatches(name, seen, environment, redact)
+        asked.append(name)
+    return asked, wrong

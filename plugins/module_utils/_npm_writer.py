@@ -29,22 +29,16 @@ from __future__ import annotations
 import glob
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import tempfile
 
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._consumers import (
-    login_shell,
-    pam_session,
-)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._consumers import environment_mismatches
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._env_outputs import (
     EnvOwner,
     EnvPaths,
     UnitNameError,
     is_ours,
-    mismatches,
-    parse_env_output,
     plan_environment,
     service_names,
 )
@@ -108,8 +102,8 @@ def _one_line(text, limit=600):
 def _client_error(out, err):
     """What a failed npm or pnpm said, without the lines that only point at its log file."""
     lines = [line for line in (err or out or '').splitlines()
-             if line.strip() and 'complete log of this run' not in line and line.strip() not in ('npm error',
-                                                                                              'npm ERR!')]
+             if line.strip() and 'complete log of this run' not in line
+             and line.strip() not in ('npm error', 'npm ERR!')]
     return _one_line(' '.join(lines)) or 'no output'
 
 
@@ -336,36 +330,21 @@ class NpmWriter:
 
     def verify_environment(self, environment):
         """A login shell, a PAM session and each listed service must get the variables; the names asked."""
-        paths = self.env_paths()
-        wrong, asked = [], []
-        for name, argv in (('login shells (%s)' % paths.profile_d, login_shell('/usr/bin/env')),
-                           ('PAM sessions (%s)' % paths.etc_environment, pam_session('/usr/bin/env'))):
+        def run(argv):
             try:
                 done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=CLIENT_TIMEOUT,
                                       check=False)
-            except (OSError, subprocess.TimeoutExpired) as error:
-                raise Failure('%s could not be asked: %s' % (name, error))
-            if done.returncode != 0:
-                raise Failure('%s could not be asked (rc %s): %s' % (name, done.returncode,
-                                                                      _one_line(done.stderr.decode('utf-8', 'replace'))))
-            wrong += mismatches(name, parse_env_output(done.stdout.decode('utf-8', 'replace')), environment,
-                                redact_url)
-            asked.append(name)
+            except subprocess.TimeoutExpired:
+                return 124, '', 'no answer within %d s' % CLIENT_TIMEOUT
+            return done.returncode, done.stdout.decode('utf-8', 'replace'), done.stderr.decode('utf-8', 'replace')
+
         systemctl = self.host.which('systemctl')
-        if systemctl and os.path.isdir(self.params.get('systemd_runtime_dir') or '/run/systemd/system'):
-            for service in self.services():
-                if service.endswith('@.service'):
-                    continue  # a template has no environment of its own to show
-                done = subprocess.run([systemctl, 'show', '--property=Environment', '--value', '--', service],
-                                      stdin=subprocess.DEVNULL, capture_output=True, timeout=CLIENT_TIMEOUT,
-                                      check=False)
-                if done.returncode != 0:
-                    continue  # not installed yet: its drop-in waits for it
-                seen = dict(item.split('=', 1) for item in shlex.split(done.stdout.decode('utf-8', 'replace'))
-                            if '=' in item)
-                name = 'the service %s' % service
-                wrong += mismatches(name, seen, environment, redact_url)
-                asked.append(name)
+        booted = os.path.isdir(self.params.get('systemd_runtime_dir') or '/run/systemd/system')
+        try:
+            asked, wrong = environment_mismatches(run, environment, self.env_paths(), self.services(),
+                                                  systemctl if booted else None, redact=redact_url)
+        except OSError as error:
+            raise Failure(str(error))
         if wrong:
             raise Failure('The registry was written but not every consumer gets it: %s. Something read after the '
                           "role's files sets these variables (a later /etc/profile.d script, another drop-in)."
@@ -490,6 +469,7 @@ class NpmWriter:
                 if made:
                     self.result['backups'][path] = made
             self.reload_systemd([path for path, dummy, dummy2 in changes])
+
             def pnpm_fallback():
                 """Write the block into pnpm's other candidate file too (once), in this transaction."""
                 if not pnpm_candidate or candidate_in_use:

@@ -271,10 +271,11 @@ def merge_uv_toml(text, plan, path=UV_TOML, settings=None):
 
     ``settings`` (top-level keys such as :func:`uv_settings`' ``native-tls``) go in a block of their own at the very
     top of the file, before any table; a host that sets one of them (or ``system-certs`` for ``native-tls``) to the
-    same value keeps its line and gets none, another value is a conflict. Returns the new text, or None when the file should not exist. The tables go at the end of the file (after
-    every table of the host's, so no key of the host's moves into them). A default index, ``index-url``,
-    ``extra-index-url`` or ``no-index`` of the host's own (at the top or in ``[pip]``) is a conflict
-    (``find-links`` only adds local files, so it is kept). The result is parsed again: everything but the collection's tables must be as it was.
+    same value keeps its line and gets none, another value is a conflict. Returns the new text, or None when the
+    file should not exist. The tables go at the end of the file (after every table of the host's, so no key of the
+    host's moves into them). A default index, ``index-url``, ``extra-index-url`` or ``no-index`` of the host's own
+    (at the top or in ``[pip]``) is a conflict (``find-links`` only adds local files, so it is kept). The result is
+    parsed again: everything but the collection's tables must be as it was.
     """
     try:
         import tomllib  # Python 3.11 and newer

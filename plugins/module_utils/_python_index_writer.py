@@ -31,23 +31,17 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shlex
 import shutil
 import stat
 import subprocess
 import tempfile
 
-from ansible_collections.buildfleet.mirrors.plugins.module_utils._consumers import (
-    login_shell,
-    pam_session,
-)
+from ansible_collections.buildfleet.mirrors.plugins.module_utils._consumers import environment_mismatches
 from ansible_collections.buildfleet.mirrors.plugins.module_utils._env_outputs import (
     EnvOwner,
     EnvPaths,
     UnitNameError,
     is_ours,
-    mismatches,
-    parse_env_output,
     plan_environment,
     service_names,
 )
@@ -441,32 +435,17 @@ class PythonIndexWriter:
         return out
 
     def verify_environment(self, environment):
-        """A login shell and a PAM session get the variables; each listed service that is loaded too."""
-        consumers = []
-        if self.params.get('profile_d_path') in (None, PYTHON_OWNER.profile_d):
-            consumers.append(('login shells (%s)' % self.env_paths.profile_d, login_shell('/usr/bin/env')))
-        if self.env_paths.etc_environment == '/etc/environment':
-            consumers.append(('PAM sessions (%s)' % self.env_paths.etc_environment, pam_session('/usr/bin/env')))
-        wrong, verified = [], []
-        for name, argv in consumers:
-            rc, out, err = self.host.run(argv, {}, '/')
-            if rc != 0:
-                raise Failure('%s could not be asked (rc %s): %s' % (name, rc, _one_line(err or out)))
-            wrong += mismatches(name, parse_env_output(out), environment, redact_url)
-            verified.append(name)
-        if self.systemd_booted():
-            for service in self.services():
-                if service.endswith('@.service'):
-                    continue  # a template has no settings of its own to show
-                shown = self.systemctl('show', '--property=LoadState', '--property=Environment', '--', service)
-                settings = dict(line.partition('=')[::2] for line in shown.splitlines())
-                if settings.get('LoadState') != 'loaded':
-                    continue  # not installed yet: its drop-in waits for it
-                seen = dict(item.split('=', 1) for item in shlex.split(settings.get('Environment', ''))
-                            if '=' in item)
-                name = 'the service %s (%s)' % (service, self.env_paths.unit_dropin(service))
-                wrong += mismatches(name, seen, environment, redact_url)
-                verified.append(name)
+        """A login shell and a PAM session get the variables (when the files are the host's own); each listed
+        service that is loaded too."""
+        shells = (self.params.get('profile_d_path') in (None, PYTHON_OWNER.profile_d)
+                  and self.env_paths.etc_environment == '/etc/environment')
+        systemctl = self.host.which('systemctl') if self.systemd_booted() else None
+        try:
+            verified, wrong = environment_mismatches(lambda argv: self.host.run(argv, {}, '/'), environment,
+                                                     self.env_paths, self.services(), systemctl, shells=shells,
+                                                     redact=redact_url)
+        except OSError as error:
+            raise Failure(str(error))
         if wrong:
             raise Failure("The variables were written but not every consumer gets them: %s. Something read after "
                           "the role's files sets them (a later /etc/profile.d script, another drop-in)."

@@ -70,6 +70,8 @@ def pip_tls_options(host, url: str) -> str:
     if url.startswith("https://127.") and pip_version(host) >= (24, 2):
         return "--use-deprecated=legacy-certs"
     return ""
+
+
 NPM_URLS = {"http": ("lab_npm_url", ""), "https": ("lab_npm_tls_url", "--cafile %s" % LAB_CA)}
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from golab import attempt, run_playbook
-from labinfra import group_hosts, host as lab_host, lab_vars
+from labinfra import group_hosts
 
 testinfra_hosts = group_hosts("build_servers")
 

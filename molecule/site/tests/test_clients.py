@@ -132,8 +132,8 @@ def test_npm_install_as_builder_is_served_by_the_lab_registry(host):
     job = (
         'work=$(mktemp -d) && cd "$work" && npm install --cache "$work/cache" --no-audit --no-fund --loglevel=error '
         '%s %s >/dev/null && for p in %s %s; do node -p "require(\\"./node_modules/$p/package.json\\").version"; done; '
-        'rc=$?; rm -rf "$work"; exit $rc' % (lab["lab_npm_package"], lab["lab_npm_scoped_package"],
-                                              lab["lab_npm_package"], lab["lab_npm_scoped_package"])
+        'rc=$?; rm -rf "$work"; exit $rc'
+        % (lab["lab_npm_package"], lab["lab_npm_scoped_package"], lab["lab_npm_package"], lab["lab_npm_scoped_package"])
     )
     result = host.run(as_login_user("builder", job))
     assert result.rc == 0, result.stdout + result.stderr

@@ -116,3 +116,35 @@ def test_pam_session_asks_su_with_an_empty_environment():
         assert out.returncode == 0, out.stderr
         seen = env.parse_env_output(out.stdout)
         assert seen.get('HOME') == '/root' and seen.get('SHELL') == '/bin/sh'
+
+
+def test_environment_mismatches_asks_shells_and_loaded_services_only(tmp_path):
+    """One check for every writer: login shell and PAM answers, then what each loaded service will start with."""
+    from ansible_collections.buildfleet.mirrors.plugins.module_utils._consumers import environment_mismatches
+
+    paths = env.EnvPaths(PIP, systemd_dir=str(tmp_path))
+    wanted = {'PIP_INDEX_URL': 'https://pypi.corp/simple/'}
+    answers = {
+        'login': (0, 'HOME=/x\nPIP_INDEX_URL=https://pypi.corp/simple/\n', ''),
+        'su': (0, 'HOME=/root\n', ''),
+        'runner.service': (0, 'LoadState=loaded\nEnvironment="PIP_INDEX_URL=https://pypi.corp/simple/" A=b\n', ''),
+        'later.service': (0, 'LoadState=not-found\nEnvironment=\n', ''),
+    }
+    asked_argv = []
+
+    def run(argv):
+        asked_argv.append(argv)
+        key = 'su' if '/bin/su' in argv else 'login' if '-l' in argv else argv[-1]
+        return answers[key]
+
+    asked, wrong = environment_mismatches(run, wanted, paths, ['runner.service', 'later.service', 'x@.service'],
+                                          '/bin/systemctl')
+    assert asked == ['login shells (/etc/profile.d/python-mirrors.sh)', 'PAM sessions (/etc/environment)',
+                     'the service runner.service (%s)' % paths.unit_dropin('runner.service')]
+    assert wrong == ['PAM sessions (/etc/environment) get PIP_INDEX_URL=(unset) instead of https://pypi.corp/simple/']
+    assert not any(argv[-1] == 'x@.service' for argv in asked_argv)  # a template has no environment of its own
+    asked, wrong = environment_mismatches(run, wanted, paths, ['runner.service'], None, shells=False)
+    assert asked == [] and wrong == []
+    answers['su'] = (1, '', 'su: Authentication failure')
+    with pytest.raises(OSError, match=r'PAM sessions \(/etc/environment\) could not be asked \(rc 1\): su: Auth'):
+        environment_mismatches(run, wanted, paths, [], None)

@@ -200,8 +200,8 @@ def test_state_absent_gives_the_host_file_back_byte_for_byte(run, npmrc, registr
     ('@corp:registry = https://old.example/', '@corp:registry'),
     ('cafile=/root/corp.pem', 'cafile'),
 ])
-def test_a_key_of_the_host_that_would_override_the_policy_fails_naming_file_key_and_line(run, npmrc, registry, line,
-                                                                                          key):
+def test_a_key_of_the_host_that_would_override_the_policy_fails_naming_file_key_and_line(
+        run, npmrc, registry, line, key):
     original = HOST_LINES + line + '\n'
     npmrc.write_text(original)
     done = run(registry=registry.url, scopes={'@corp': registry.url + '/corp/'}, allow_http=True,
@@ -311,8 +311,8 @@ def test_pnpm_is_asked_too_and_gets_the_policy(run, npmrc, registry, corp):
 # Environment outputs (the shared writer), written and put away
 # ---------------------------------------------------------------------------
 
-def test_environment_exports_the_registry_for_shells_pam_and_listed_services_and_false_removes_it(run, npmrc, etc,
-                                                                                                    registry):
+def test_environment_exports_the_registry_for_shells_pam_and_listed_services_and_false_removes_it(
+        run, npmrc, etc, registry):
     url = registry.url + '/'
     done = run(registry=registry.url, allow_http=True, environment=True, systemd_units=['lab-runner'],
                verify='never')
@@ -343,8 +343,9 @@ def test_a_login_shell_that_does_not_get_the_registry_puts_every_file_back(run, 
     """This machine's login shells read the real /etc/profile.d, not the test's: the check fails, all goes back."""
     done = run(registry=registry.url, allow_http=True, environment=True)
     assert done.result.get('failed') is True
-    assert ('login shells (%s) get npm_config_registry=(unset) instead of %s/' % (etc / 'profile.d' / 'node-mirrors.sh',
-                                                                              registry.url)) in done.result['msg']
+    profile = etc / 'profile.d' / 'node-mirrors.sh'
+    assert ('login shells (%s) get npm_config_registry=(unset) instead of %s/' % (profile, registry.url)
+            in done.result['msg'])
     assert npmrc.read_text() == HOST_LINES and (etc / 'environment').read_text() == ETC_ENVIRONMENT
     assert not (etc / 'profile.d' / 'node-mirrors.sh').exists() and backups_of(npmrc) == []
     assert sorted(os.listdir(etc)) == ['environment', 'profile.d', 'systemd']

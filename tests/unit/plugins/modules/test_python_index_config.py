@@ -42,8 +42,8 @@ def build_wheel():
     files = {
         'buildfleet_hello/__init__.py': b'GREETING = "hello from the lab index"\n',
         'buildfleet_hello-1.0.0.dist-info/METADATA': b'Metadata-Version: 2.1\nName: buildfleet-hello\nVersion: 1.0.0\n',
-        'buildfleet_hello-1.0.0.dist-info/WHEEL': (b'Wheel-Version: 1.0\nGenerator: buildfleet-tests\n'
-                                                  b'Root-Is-Purelib: true\nTag: py3-none-any\n'),
+        'buildfleet_hello-1.0.0.dist-info/WHEEL': (
+            b'Wheel-Version: 1.0\nGenerator: buildfleet-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n'),
     }
     record = []
     buffer = io.BytesIO()
@@ -232,8 +232,8 @@ def test_an_index_that_is_down_puts_every_file_back(run, layout, closed_port):
     assert not layout['pip'].exists() and not layout['uv'].exists()
 
 
-def test_another_file_pip_reads_that_sets_an_index_fails_the_check_and_everything_goes_back(run, layout, index,
-                                                                                           tmp_path):
+def test_another_file_pip_reads_that_sets_an_index_fails_the_check_and_everything_goes_back(
+        run, layout, index, tmp_path):
     # A second XDG directory that pip reads after the first one, with an [install] index that beats [global].
     other = tmp_path / 'other-xdg'
     (other / 'pip').mkdir(parents=True)
@@ -346,8 +346,8 @@ def test_cert_system_bundle_writes_the_first_bundle_that_exists(run, layout, ind
     assert missing.rc == 1 and 'no system CA bundle' in missing.result['msg']
 
 
-def test_export_environment_writes_the_variables_for_shells_pam_and_services_and_takes_them_back(run, layout, index,
-                                                                                                tmp_path):
+def test_export_environment_writes_the_variables_for_shells_pam_and_services_and_takes_them_back(
+        run, layout, index, tmp_path):
     extra = 'http://127.0.0.1:9/extra/'
     before = tree(tmp_path / 'etc')
     done = run(index_url=index_url(index), extra_index_urls=[extra], allow_http=True, export_environment=True,

@@ -36,8 +36,8 @@ class Front(http.server.BaseHTTPRequestHandler):
 
     def write_access(self, status):
         agent = self.headers.get("User-Agent", "-") if self.headers else "-"
-        line = "%s %s:%d %s %s %s ua=%s" % (self.client_address[0], self.scheme, self.server.server_address[1],
-                                              self.command, self.path, status, agent)
+        line = "%s %s:%d %s %s %s ua=%s" % (
+            self.client_address[0], self.scheme, self.server.server_address[1], self.command, self.path, status, agent)
         line = line.replace("\r", " ").replace("\n", " ")
         with self.lock, open(self.access_log, "a") as f:
             f.write(line + "\n")
