@@ -103,6 +103,27 @@ def test_a_runner_no_variable_names_is_found_and_gets_the_policy(host):
     assert "GOPROXY=%s" % expected_goproxy(host) in value.split()
 
 
+def test_found_runner_gets_the_python_and_npm_environment_too(host):
+    """ci_agent.yml gives the services it finds to python_mirrors and node_mirrors (their environment is on in
+    examples/inventory/group_vars/ci_agents.yml): each writes its own drop-in, and the unit will start with both."""
+    lab = lab_vars(host)
+    unit = "actions.runner.corp-build.lab-agent.service"
+    assert "python_mirrors_environment: true" in (EXAMPLES / "inventory" / "group_vars" / "ci_agents.yml").read_text()
+    for dropin in ("python-mirrors.conf", "node-mirrors.conf"):
+        assert host.file("/etc/systemd/system/%s.d/%s" % (unit, dropin)).is_file
+    value = host.check_output("systemctl show --property=Environment --value %s" % unit).split()
+    assert "PIP_INDEX_URL=%s" % lab["lab_pypi_url"] in value
+    assert "UV_DEFAULT_INDEX=%s" % lab["lab_pypi_url"] in value
+    assert "npm_config_registry=%s" % lab["lab_npm_url"] in value
+
+
+def test_builder_pip_and_npm_resolve_the_lab_index_and_registry(host):
+    lab = lab_vars(host)
+    pip = host.check_output(as_login_user("builder", "python3 -m pip config list"))
+    assert "global.index-url='%s'" % lab["lab_pypi_url"] in pip.splitlines()
+    assert host.check_output(as_login_user("builder", "npm config get registry")) == lab["lab_npm_url"]
+
+
 def test_agent_gets_the_policy_at_its_next_start(host):
     """Not restarted by ansible-pull (go_proxy_restart_units: false in group_vars/ci_agents.yml); restarted, it has the policy."""
     record = host.file(RECORD)
