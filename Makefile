@@ -117,7 +117,17 @@ matrix: collection $(foreach core,$(CORE_MATRIX),.venv-core-$(core)/.installed) 
 	)
 
 .PHONY: test
-test: lint build sanity unit matrix molecule ## every layer: lint, package, sanity, unit, molecule
+# The lab images build (network and disk: debootstrap, downloads) while the layers that need no container run
+# (processor: lint, sanity, unit tests, the matrix); Molecule starts when both are done. The build log goes to
+# .build/images.log and its end is shown when it fails.
+test: venv collection engine ## every layer: lint, package, sanity, unit, molecule
+	mkdir -p .build
+	flock /tmp/buildfleet-images.lock tests/images/build.sh > .build/images.log 2>&1 & images=$$!
+	layers=0; $(MAKE) --no-print-directory lint build sanity unit matrix || layers=$$?
+	if ! wait $$images; then tail -n 40 .build/images.log >&2; echo "make test: the lab images failed to build (.build/images.log)" >&2; exit 1; fi
+	echo "make test: lab images ready (.build/images.log)"
+	[ $$layers = 0 ] || exit $$layers
+	$(MAKE) --no-print-directory -o images molecule
 
 .PHONY: build
 build: venv ## build the collection tarball and check that no test or lab file is in it
