@@ -259,7 +259,7 @@ class NpmWriter:
 
     def env_values(self, registry):
         """The variables to export: none for state absent or without the environment option."""
-        if not registry or not self.params.get('environment'):
+        if not registry or not self.params.get('export_environment'):
             return {}
         return {'npm_config_registry': registry, 'YARN_NPM_REGISTRY_SERVER': registry}
 

@@ -95,7 +95,7 @@ options:
         scope's registry.
     type: dict
     default: {}
-  environment:
+  export_environment:
     description:
       - Also export the registry as C(npm_config_registry) (npm, pnpm and yarn 1 read it before any npmrc, a
         project's own included) and C(YARN_NPM_REGISTRY_SERVER) (yarn 2 and newer, which read no npmrc), for login
@@ -111,7 +111,7 @@ options:
     default: false
   systemd_units:
     description:
-      - Services that get the variables of O(environment) in a drop-in (a name without a suffix means
+      - Services that get the variables of O(export_environment) in a drop-in (a name without a suffix means
         C(<name>.service)). Drop-ins an earlier run wrote for units no longer listed are removed. Running services
         keep their environment until they restart.
     type: list
@@ -303,7 +303,7 @@ def main():
             verify=dict(type='str', choices=['always', 'changed', 'never'], default='changed'),
             verify_package=dict(type='str', default=''),
             verify_scope_packages=dict(type='dict', default={}),
-            environment=dict(type='bool', default=False),
+            export_environment=dict(type='bool', default=False),
             systemd_units=dict(type='list', elements='str', default=[]),
             profile_d_path=dict(type='path', default='/etc/profile.d/node-mirrors.sh'),
             etc_environment_path=dict(type='path', default='/etc/environment'),

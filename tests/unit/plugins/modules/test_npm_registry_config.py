@@ -314,7 +314,7 @@ def test_pnpm_is_asked_too_and_gets_the_policy(run, npmrc, registry, corp):
 def test_environment_exports_the_registry_for_shells_pam_and_listed_services_and_false_removes_it(
         run, npmrc, etc, registry):
     url = registry.url + '/'
-    done = run(registry=registry.url, allow_http=True, environment=True, systemd_units=['lab-runner'],
+    done = run(registry=registry.url, allow_http=True, export_environment=True, systemd_units=['lab-runner'],
                verify='never')
     assert done.result.get('failed') is not True, done.result
     profile = etc / 'profile.d' / 'node-mirrors.sh'
@@ -327,10 +327,10 @@ def test_environment_exports_the_registry_for_shells_pam_and_listed_services_and
     assert 'Environment="npm_config_registry=%s"' % url in dropin.read_text()
     # The host's /etc/environment was backed up; the module's own files were not (they are made from the policy).
     assert sorted(done.result['backups']) == sorted([str(npmrc), str(etc / 'environment')])
-    again = run(registry=registry.url, allow_http=True, environment=True, systemd_units=['lab-runner'],
+    again = run(registry=registry.url, allow_http=True, export_environment=True, systemd_units=['lab-runner'],
                 verify='never')
     assert again.result['changed'] is False, again.result
-    off = run(registry=registry.url, allow_http=True, environment=False, verify='never')
+    off = run(registry=registry.url, allow_http=True, export_environment=False, verify='never')
     assert off.result['files'] == [{'path': str(profile), 'action': 'removed'},
                                    {'path': str(etc / 'environment'), 'action': 'updated'},
                                    {'path': str(dropin), 'action': 'removed'}], off.result
@@ -341,7 +341,7 @@ def test_environment_exports_the_registry_for_shells_pam_and_listed_services_and
 
 def test_a_login_shell_that_does_not_get_the_registry_puts_every_file_back(run, npmrc, etc, registry):
     """This machine's login shells read the real /etc/profile.d, not the test's: the check fails, all goes back."""
-    done = run(registry=registry.url, allow_http=True, environment=True)
+    done = run(registry=registry.url, allow_http=True, export_environment=True)
     assert done.result.get('failed') is True
     profile = etc / 'profile.d' / 'node-mirrors.sh'
     assert ('login shells (%s) get npm_config_registry=(unset) instead of %s/' % (profile, registry.url)
@@ -352,7 +352,7 @@ def test_a_login_shell_that_does_not_get_the_registry_puts_every_file_back(run, 
 
 
 def test_a_unit_name_that_is_no_service_is_refused(run, npmrc, registry):
-    done = run(registry=registry.url, allow_http=True, environment=True, systemd_units=['../evil'])
+    done = run(registry=registry.url, allow_http=True, export_environment=True, systemd_units=['../evil'])
     assert done.result.get('failed') is True and "systemd_units entry '../evil'" in done.result['msg']
     assert npmrc.read_text() == HOST_LINES
 
