@@ -253,14 +253,14 @@ up() {
     say "      pip index of user builder: $(pip_index "$host")"
     before=$(front_log_lines "$pypi_log")
     say "      \$ su - builder -c 'python3 -m venv venv && venv/bin/pip install --no-cache-dir buildfleet-hello'   (in a fresh directory)"
-    as_builder "$host" "work=\$(mktemp -d) && cd \$work && python3 -m venv venv && venv/bin/pip install --no-cache-dir --disable-pip-version-check -q buildfleet-hello && venv/bin/python -c \"import importlib.metadata as m; print('installed buildfleet-hello', m.version('buildfleet-hello'))\"; rc=\$?; rm -rf \$work; exit \$rc" | indent | sed 's/^/  /'
+    as_builder "$host" "work=\$(mktemp -d) && cd \$work && python3 -m venv venv && venv/bin/pip install --no-cache-dir --disable-pip-version-check -q buildfleet-hello && venv/bin/pip show buildfleet-hello | sed -n \"s/^Version: /installed buildfleet-hello /p\"; rc=\$?; rm -rf \$work; exit \$rc" | indent | sed 's/^/  /'
     say "      the mirror's Python index log:"
     front_log_since "$pypi_log" "$before" | indent | sed 's/^/  /'
 
     say "      npm registry of user builder: $(npm_registry "$host")"
     before=$(front_log_lines "$npm_log")
     say "      \$ su - builder -c 'npm install buildfleet-hello @corp/hello'   (in a fresh directory, with an empty cache)"
-    as_builder "$host" "work=\$(mktemp -d) && cd \$work && npm install --cache \$work/cache --no-audit --no-fund --loglevel=error buildfleet-hello @corp/hello >/dev/null && ls -d node_modules/buildfleet-hello node_modules/@corp/hello | sed 's/^/installed /'; rc=\$?; rm -rf \$work; exit \$rc" | indent | sed 's/^/  /'
+    as_builder "$host" "work=\$(mktemp -d) && cd \$work && npm install --cache \$work/cache --no-audit --no-fund --loglevel=error buildfleet-hello @corp/hello >/dev/null && ls -d node_modules/buildfleet-hello node_modules/@corp/hello | sed \"s/^node_modules./installed /\"; rc=\$?; rm -rf \$work; exit \$rc" | indent | sed 's/^/  /'
     say "      the mirror's npm registry log:"
     front_log_since "$npm_log" "$before" | indent | sed 's/^/  /'
   done

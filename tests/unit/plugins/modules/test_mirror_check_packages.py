@@ -187,7 +187,7 @@ def test_one_deadline_for_every_kind_probed_in_parallel(run_module, goproxy):
                                                            "contains a ';'"),
     ({'pypi_indexes': ['https://p.example/simple', 'https://p.example/simple/']},
      "pypi_indexes entry 'https://p.example/simple/' is given twice; name each index once"),
-    ({'pypi_indexes': [None]}, 'pypi_indexes entry is empty'),  # Ansible turns None into ''
+    ({'pypi_indexes': ['']}, 'pypi_indexes entry is empty'),  # (ansible-core 2.19 also turns a None into '')
     ({'pypi_indexes': ['https://p.example/simple/'], 'pypi_probe_package': '-pip'},
      "pypi_probe_package '-pip' is not a Python project name"),
     ({'npm_registries': ['https://npm.example/'], 'npm_probe_package': 'NPM'},
