@@ -126,7 +126,7 @@ goproxy_log_since() {
 # The lab index's and registry's logging fronts: "<client> <scheme>:<port> <METHOD> <path> <status> ua=<agent> ...".
 front_log_lines() { on_host "$mirror" "cat $1 2>/dev/null | wc -l"; }
 front_log_since() {
-  on_host "$mirror" "tail -n +$(($2 + 1)) $1" | awk '{ ua = $7; sub(/^ua=/, "", ua); printf "%s %s  ->  %s  (%s)\n", $3, $4, $5, ua }'
+  on_host "$mirror" "tail -n +$(($2 + 1)) $1" | awk '{ ua = $6; sub(/^ua=/, "", ua); printf "%s %s  ->  %s  (%s)\n", $3, $4, $5, ua }'
 }
 
 # What pip and npm of user builder resolve (the global files the roles wrote, as the clients read them).

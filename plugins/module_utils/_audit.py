@@ -845,12 +845,44 @@ def uv_config_path(view, xdg_config_dirs=None):
     return None
 
 
+_TOML_LINE = re.compile(r'^([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(true|false))\s*(?:#.*)?$')
+
+
+def _plain_uv_toml(text):
+    """What a uv.toml says about indexes, read line by line where Python has no tomllib.
+
+    Top-level and ``[pip]`` keys, and each ``[[index]]`` table, with one-line string or boolean values: what the
+    collection writes and what a host's file usually holds. Other tables and values are skipped.
+    """
+    data = {}
+    table = data
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith('#'):
+            continue
+        if line.startswith('[['):
+            if line.replace(' ', '') == '[[index]]':
+                table = {}
+                data.setdefault('index', []).append(table)
+            else:
+                table = None
+            continue
+        if line.startswith('['):
+            table = data.setdefault('pip', {}) if line.replace(' ', '') == '[pip]' else None
+            continue
+        match = _TOML_LINE.match(line)
+        if match and table is not None:
+            key, string, boolean = match.groups()
+            table[key] = (boolean == 'true') if boolean else string.replace('\\"', '"').replace('\\\\', '\\')
+    return data
+
+
 def uv_file_values(text):
     """The index settings of a uv.toml: ``index`` (default), ``index`` (others), ``index-url``, ``pip.index-url``."""
     data = _toml(text)
-    if data is None:
-        return {}, 'no tomllib (Python 3.11 or newer) to read uv.toml'
-    if data == {} and text.strip():
+    if data is None:  # no tomllib (Python before 3.11): the lines that name indexes, read plainly
+        data = _plain_uv_toml(text)
+    if data == {} and text.strip() and _toml(text) is not None:
         return {}, 'uv.toml is not valid TOML'
     values, others = {}, []
     for entry in data.get('index') if isinstance(data.get('index'), list) else []:

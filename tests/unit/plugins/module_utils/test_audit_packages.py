@@ -434,3 +434,23 @@ def test_each_scope_is_its_own_finding_and_its_summary_survives_redaction(tree):
         '@corp packages come from %s, not %s' % (REGISTRY, SCOPE_URL),
         '@team packages come from http://127.0.0.1:4873, not http://127.0.0.1:4874/']
     assert [item['evidence']['scope'] for item in record['findings']] == ['@corp', '@team']
+
+
+def test_uv_toml_read_without_tomllib_gives_what_tomllib_gives(monkeypatch):
+    """Debian 11's Python 3.9 has no tomllib: the plain reader finds the same index settings in what the collection
+    writes and in a host's usual file, so the audit judges uv there too (not 'could not be read')."""
+    import sys
+
+    from ansible_collections.buildfleet.mirrors.plugins.module_utils import _audit
+    from ansible_collections.buildfleet.mirrors.plugins.module_utils._package_index_outputs import (
+        merge_uv_toml,
+        plan_uv_toml,
+    )
+
+    host = ('index-url = "https://host.example/simple/"  # the host\'s own\n'
+            '[pip]\nindex-url = "https://pip.example/simple/"\n[cache]\ndir = "/x"\n')
+    written = merge_uv_toml(None, plan_uv_toml('https://pypi.corp.example/simple/', ['https://extra.example/simple/']))
+    expected = [_audit.uv_file_values(text) for text in (written, host)]
+    assert expected[0][0]['index (default)'] == 'https://pypi.corp.example/simple/'
+    monkeypatch.setitem(sys.modules, 'tomllib', None)
+    assert [_audit.uv_file_values(text) for text in (written, host)] == expected
