@@ -273,7 +273,7 @@ up() {
 
   heading "Audit the fleet, read-only: ansible-playbook buildfleet.mirrors.audit"
   say "    On each host one task reads what every consumer really gets (login shells, PAM, systemd units,"
-  say "    each user's go env, dockerd against daemon.json) and probes every mirror; nothing is changed."
+  say "    each user's go env, dockerd against daemon.json, pip, uv and npm) and probes every mirror; nothing is changed."
   say "    Running it (full output: .build/demo/audit-run.log)..."
   started=$SECONDS
   local audit_rc=0
